@@ -1,0 +1,99 @@
+"""``edgekd.compile``: any ``nn.Module`` → a compiled artifact for a target, calibrated."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from edgekd.backends.base import Artifact, backend_entry, get_backend
+from edgekd.data.sources import ArrayData, as_array_data
+from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
+from edgekd.data.splits import stratified_indices
+from edgekd.errors import DataError, MissingExtraError
+from edgekd.targets import CalibrationRecipe, Target, load_recipe, load_target
+
+MIN_CALIBRATION_SAMPLES = 8
+
+
+def select_calibration(data: ArrayData, recipe: CalibrationRecipe, size: int | None = None) -> ArrayData:
+    """Pick the calibration samples as the recipe says (stratified by default, seeded)."""
+    n = recipe.samples if size is None else size
+    if n < MIN_CALIBRATION_SAMPLES:
+        raise DataError(f"calibration: {n} samples requested; at least {MIN_CALIBRATION_SAMPLES} are needed")
+    if len(data) < MIN_CALIBRATION_SAMPLES:
+        raise DataError(f"calibration: only {len(data)} samples available; at least "
+                        f"{MIN_CALIBRATION_SAMPLES} are needed (recipe {recipe.name!r} asks for {n})")
+    n = min(n, len(data))
+    if recipe.selection == "first":
+        index = np.arange(n)
+    elif recipe.selection == "random":
+        index = np.sort(np.random.default_rng(recipe.seed).permutation(len(data))[:n])
+    else:
+        index, _ = stratified_indices(data.y.numpy(), n, recipe.seed)
+    return data.subset(index)
+
+
+def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", calib=None, out_dir="build", *,
+            spec: PreprocessSpec | None = None, calib_size: int | None = None) -> Artifact:  # noqa: A001
+    """Compile ``model`` for ``target`` into ``out_dir/<target>/``.
+
+    Args:
+        model: any ``nn.Module`` taking float32 NCHW input.
+        target: a target name or TOML path.
+        calib: calibration data, as ``(X, y)``, a Dataset or a DataLoader (labels only pick samples),
+            or a bare float32 NCHW array.
+        out_dir: parent folder; the artifact folder is replaced only once compilation succeeded.
+        spec: the preprocessing spec written beside the artifact (default: pass-through).
+        calib_size: overrides the calibration recipe's sample count.
+    """
+    target = load_target(target)
+    recipe = load_recipe(target.calibration.recipe)
+    backend_name = target.backend
+    backend = _backend_or_explain(backend_name)
+    if calib is None:
+        raise DataError(f"compile for {target.name}: calibration data is required (calib=...)")
+    if isinstance(calib, np.ndarray):
+        calib = (calib, np.zeros(len(calib), dtype=np.int64))
+    calib_data = select_calibration(as_array_data(calib, "calib"), recipe, calib_size)
+    if spec is None:
+        spec = identity_spec(calib_data.input_shape, _num_outputs(model, calib_data))
+    if tuple(spec.input_shape) != calib_data.input_shape:
+        raise DataError(f"calib: inputs have shape {calib_data.input_shape}, the preprocessing spec says "
+                        f"{tuple(spec.input_shape)}")
+    final = Path(out_dir) / target.name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
+    try:
+        artifact = backend.compile(model, target, calib_data.x.numpy(), staging, spec, recipe=recipe)
+        artifact.details["calibration"] = {"recipe": recipe.name, "samples": len(calib_data),
+                                           "method": recipe.method, "selection": recipe.selection}
+        spec.save(staging / SPEC_FILENAME)
+        artifact.files["preprocess"] = SPEC_FILENAME
+        artifact.save()
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return Artifact.read(final)
+
+
+def _num_outputs(model: nn.Module, data: ArrayData) -> int:
+    import torch
+
+    with torch.no_grad():
+        return int(model.eval()(data.x[:2]).shape[1])
+
+
+def _backend_or_explain(name: str):
+    entry = backend_entry(name)
+    try:
+        backend = get_backend(name)
+    except ImportError as exc:
+        raise MissingExtraError(name, entry.extra or "all") from exc
+    return backend

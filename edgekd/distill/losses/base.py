@@ -1,0 +1,65 @@
+"""The common interface of every distillation loss, and the loss registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from edgekd.errors import ConfigError
+
+
+@dataclass
+class ModelOutput:
+    """What a forward pass gave: logits, plus hooked intermediate features by module name."""
+
+    logits: torch.Tensor
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class DistillLoss(nn.Module):
+    """Base of all losses. Subclasses implement :meth:`loss` and return named, weighted terms.
+
+    The trainer sums the returned terms; it never branches on the loss type. A loss that needs
+    intermediate features lists ``(student_layer, teacher_layer)`` module names in
+    ``feature_pairs``; the trainer hooks them and fills ``ModelOutput.features``.
+    Being an ``nn.Module`` lets a loss own learned adapters that the optimizer trains.
+    """
+
+    needs_teacher: bool = True
+    feature_pairs: tuple[tuple[str, str], ...] = ()
+
+    def loss(self, student: ModelOutput, teacher: ModelOutput | None, batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, student: ModelOutput, teacher: ModelOutput | None, batch) -> dict[str, torch.Tensor]:
+        return self.loss(student, teacher, batch)
+
+    def config(self) -> dict:
+        """The constructor arguments, for reports and checkpoint fingerprints."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "training"}
+
+
+_LOSSES: dict[str, type[DistillLoss]] = {}
+
+
+def register_loss(name: str):
+    def wrap(cls):
+        if name in _LOSSES:
+            raise ConfigError(f"loss {name!r} is registered twice")
+        cls.registry_name = name
+        _LOSSES[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_losses() -> list[str]:
+    return sorted(_LOSSES)
+
+
+def create_loss(name: str, **kwargs) -> DistillLoss:
+    if name not in _LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; valid: {', '.join(list_losses())}")
+    return _LOSSES[name](**kwargs)

@@ -1,0 +1,34 @@
+"""Hinton knowledge distillation (Hinton, Vinyals, Dean 2015, arXiv 1503.02531)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from edgekd.distill.losses.base import DistillLoss, register_loss
+
+
+def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T² · KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch."""
+    log_p_s = F.log_softmax(student_logits / temperature, dim=1)
+    log_p_t = F.log_softmax(teacher_logits / temperature, dim=1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1).mean()
+    return kl * temperature**2
+
+
+@register_loss("kd")
+class KD(DistillLoss):
+    """L = ce_weight · CE(s, y) + kd_weight · T² · KL(p_t^T ‖ p_s^T).
+
+    Defaults: T = 4, ce_weight = 0.1, kd_weight = 0.9 (the usual CIFAR recipe).
+    """
+
+    def __init__(self, temperature: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9):
+        super().__init__()
+        self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
+
+    def loss(self, student, teacher, batch):
+        terms = {"kd": self.kd_weight * kd_kl(student.logits, teacher.logits, self.temperature)}
+        if self.ce_weight:
+            terms["ce"] = self.ce_weight * F.cross_entropy(student.logits, batch[1])
+        return terms

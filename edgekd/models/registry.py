@@ -1,0 +1,59 @@
+"""Student registry: ``@register_student`` factories and ``create_student(name, **kw)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from edgekd.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    """What a family is: the operators it uses (search filters by the target's list)."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    ops: frozenset[str]
+    description: str = ""
+    defaults: dict = field(default_factory=dict)
+
+
+_STUDENTS: dict[str, StudentInfo] = {}
+
+
+def register_student(name: str, ops: set[str] | frozenset[str], description: str = "", **defaults):
+    """Register a factory ``fn(input_shape, num_classes, **kw) -> nn.Module`` under ``name``."""
+
+    def wrap(fn):
+        if name in _STUDENTS:
+            raise ConfigError(f"student {name!r} is registered twice")
+        _STUDENTS[name] = StudentInfo(name, fn, frozenset(ops), description or (fn.__doc__ or "").strip(),
+                                      dict(defaults))
+        return fn
+
+    return wrap
+
+
+def list_students() -> list[str]:
+    return sorted(_STUDENTS)
+
+
+def student_info(name: str) -> StudentInfo:
+    if name not in _STUDENTS:
+        raise ConfigError(f"unknown student {name!r}; valid: {', '.join(list_students())}")
+    return _STUDENTS[name]
+
+
+def create_student(name: str, input_shape=(1, 28, 28), num_classes: int = 10, **kwargs) -> nn.Module:
+    """Build a registered student; unknown keyword arguments are an error."""
+    info = student_info(name)
+    params = {**info.defaults, **kwargs}
+    try:
+        model = info.factory(tuple(input_shape), int(num_classes), **params)
+    except TypeError as exc:
+        raise ConfigError(f"student {name!r}: bad arguments {sorted(kwargs)}: {exc}") from exc
+    model.edgekd_arch = {"name": name, **params}  # what to rebuild it from (search, reports)
+    return model

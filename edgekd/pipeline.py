@@ -1,0 +1,199 @@
+"""``edgekd.build``: teacher + data + target → distilled, compiled, validated artifact + report."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgekd.backends.base import Artifact
+from edgekd.compile import compile as compile_model
+from edgekd.data.builtin import DEFAULT_DATASET, load_dataset
+from edgekd.data.sources import ArrayData, as_array_data
+from edgekd.data.spec import PreprocessSpec, identity_spec
+from edgekd.data.splits import split
+from edgekd.distill.losses import KD, DistillLoss
+from edgekd.distill.trainer import TrainConfig, evaluate, fit
+from edgekd.errors import DataError
+from edgekd.models import DEFAULT_STUDENT, create_student, default_teacher
+from edgekd.models.teacher import load_cached_teacher, save_cached_teacher, teacher_cache_path
+from edgekd.report.writers import build_report, write_reports
+from edgekd.targets import Target, load_target
+from edgekd.validate import evaluate_gate, validate
+
+log = logging.getLogger(__name__)
+
+TEACHER_RECIPE = {"epochs": 12, "batch_size": 128, "lr": 3e-3, "augment": True}
+
+
+@dataclass
+class BuildResult:
+    """What ``edgekd.build`` returns: the report dict, the artifact, and the models."""
+
+    report: dict
+    artifact: Artifact
+    student: nn.Module
+    teacher: nn.Module
+    passed: bool
+    out_dir: Path
+    history: list = field(default_factory=list)
+
+    @property
+    def artifact_path(self) -> Path:
+        return Path(self.artifact.path)
+
+
+def build(teacher: nn.Module | None = None, train=None, val=None, target: str | Target = "x86-cpu-onnxruntime",
+          out_dir: str | Path = "build", *, student: nn.Module | str | dict | None = None,
+          dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,
+          epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, augment: bool | None = None,
+          calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
+          progress: bool = True, latency_runs: int = 200) -> BuildResult:
+    """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
+
+    Args:
+        teacher: a trained ``nn.Module``; None trains (or loads from cache) edgekd's default teacher.
+        train, val: ``(X, y)`` float32 NCHW arrays, a Dataset or a DataLoader. With neither, the
+            built-in ``dataset`` (default ``mnist5k``) is used. Without ``val``, a stratified
+            ``val_fraction`` of ``train`` is held out.
+        target: a target name (``x86-cpu-onnxruntime``) or a path to its TOML file.
+        out_dir: the artifact lands in ``out_dir/<target>/``.
+        student: an ``nn.Module``, a registry name, or ``{"name": ..., **kwargs}``; default: a small ResNet.
+        spec: preprocessing spec of user data (default: pass-through of already-normalized arrays).
+        loss: the distillation loss (default: Hinton KD, T=4).
+        resume: continue an interrupted distillation from its last epoch checkpoint.
+    """
+    started = time.perf_counter()
+    target = load_target(target)
+    out_dir = Path(out_dir)
+    data = _prepare_data(train, val, dataset, spec, val_fraction, seed)
+    teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
+    student_model = _prepare_student(student, data)
+    loss = loss or KD()
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                         augment=data.augment if augment is None else augment, progress=progress,
+                         checkpoint=str(out_dir / "_work" / target.name / "distill.ckpt"), resume=resume)
+    log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, epochs)
+    trained = fit(student_model, data.train, data.val, loss, teacher, config, desc="distill")
+    student_model = trained.model
+
+    artifact = compile_model(student_model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
+    validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
+                          latency_runs=latency_runs)
+    gate = evaluate_gate(target, validation)
+    report = build_report(target=target, artifact=artifact, validation=validation, gate=gate, data=data,
+                          teacher_info=teacher_info, student=student_model, loss=loss, config=config,
+                          history=trained.history, resumed_from=trained.resumed_from_epoch,
+                          seconds=time.perf_counter() - started)
+    write_reports(report, artifact.folder)
+    return BuildResult(report, artifact, student_model, teacher, gate["passed"], artifact.folder, trained.history)
+
+
+@dataclass
+class _Data:
+    name: str
+    train: ArrayData
+    val: ArrayData
+    spec: PreprocessSpec
+    augment: bool
+    builtin: bool
+
+    @property
+    def num_classes(self) -> int:
+        return max(self.train.num_classes, self.val.num_classes)
+
+
+def _prepare_data(train, val, dataset, spec, val_fraction, seed) -> _Data:
+    if train is None:
+        if val is not None:
+            raise DataError("val was given without train; pass both, or neither for the built-in dataset")
+        bundle = load_dataset(dataset or DEFAULT_DATASET)
+        if bundle.test is not None:
+            train_data, val_data = bundle.train, bundle.test
+        else:
+            val_data, train_data = split(bundle.train, int(len(bundle.train) * val_fraction), seed)
+        return _Data(bundle.name, train_data, val_data, bundle.spec, True, True)
+    if dataset is not None:
+        raise DataError("pass either dataset=... or train=..., not both")
+    train_data = as_array_data(train, "train")
+    if val is None:
+        val_data, train_data = split(train_data, max(1, int(len(train_data) * val_fraction)), seed)
+    else:
+        val_data = as_array_data(val, "val")
+    if val_data.input_shape != train_data.input_shape:
+        raise DataError(f"val inputs have shape {val_data.input_shape} but train inputs {train_data.input_shape}")
+    classes = max(train_data.num_classes, val_data.num_classes)
+    spec = spec or identity_spec(train_data.input_shape, classes)
+    if tuple(spec.input_shape) != train_data.input_shape:
+        raise DataError(f"spec.input_shape {tuple(spec.input_shape)} does not match the data's "
+                        f"{train_data.input_shape}")
+    return _Data(f"user-{_digest(train_data)}", train_data, val_data, spec, False, False)
+
+
+def _digest(data: ArrayData) -> str:
+    """A content key for user data, so a default teacher trained on it is cached per dataset."""
+    import hashlib
+
+    h = hashlib.sha256(data.x.numpy().tobytes())
+    h.update(data.y.numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def _prepare_teacher(teacher, data: _Data, seed: int, progress: bool):
+    if teacher is None:
+        teacher = default_teacher(data.train.input_shape, data.num_classes)
+        recipe = {**TEACHER_RECIPE, "dataset": data.name, "train_size": len(data.train)}
+        path = teacher_cache_path(data.name, type(teacher).__name__, seed, recipe)
+        meta = load_cached_teacher(teacher, path)
+        if meta is None:
+            config = TrainConfig(epochs=TEACHER_RECIPE["epochs"], batch_size=TEACHER_RECIPE["batch_size"],
+                                 lr=TEACHER_RECIPE["lr"], seed=seed, augment=TEACHER_RECIPE["augment"],
+                                 progress=progress)
+            from edgekd.distill.losses import CE
+
+            fit(teacher, data.train, None, CE(), None, config, desc="teacher")
+            meta = {"val_accuracy": evaluate(teacher, data.val), "recipe": recipe}
+            save_cached_teacher(teacher, path, meta)
+        info = {"arch": type(teacher).__name__, "source": "edgekd default, cached", "cache": str(path), **meta}
+    else:
+        info = {"arch": type(teacher).__name__, "source": "user"}
+    _check_teacher_fits(teacher, data)
+    info["params"] = sum(p.numel() for p in teacher.parameters())
+    return teacher.eval(), info
+
+
+def _check_teacher_fits(teacher: nn.Module, data: _Data) -> None:
+    """Fail before any training when the teacher cannot consume the data or has the wrong classes."""
+    probe = data.train.x[:2]
+    try:
+        with torch.no_grad():
+            out = teacher.eval()(probe)
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises, the cause is the shape
+        raise DataError(f"the teacher cannot run on the data's inputs of shape {tuple(probe.shape[1:])} "
+                        f"(C, H, W): {type(exc).__name__}: {exc}") from exc
+    if out.ndim != 2:
+        raise DataError(f"the teacher must return logits of shape (N, classes), got {tuple(out.shape)}")
+    if out.shape[1] != data.num_classes or out.shape[1] != data.spec.num_classes:
+        raise DataError(f"the teacher outputs {out.shape[1]} classes but the labels have {data.num_classes} "
+                        f"(largest label {data.num_classes - 1}) and the spec {data.spec.num_classes}")
+
+
+def _prepare_student(student, data: _Data) -> nn.Module:
+    shape, classes = data.train.input_shape, data.num_classes
+    if student is None:
+        student = dict(DEFAULT_STUDENT)
+    if isinstance(student, str):
+        student = {"name": student}
+    if isinstance(student, dict):
+        kwargs = dict(student)
+        return create_student(kwargs.pop("name"), shape, classes, **kwargs)
+    if isinstance(student, nn.Module):
+        student = copy.deepcopy(student)
+        student.edgekd_arch = getattr(student, "edgekd_arch", {"name": type(student).__name__})
+        return student
+    raise DataError(f"student must be an nn.Module, a registry name or a dict, got {type(student).__name__}")

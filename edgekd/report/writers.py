@@ -1,0 +1,94 @@
+"""report.json (the record) and report.md (the same, for people) of one build."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from edgekd._io import write_json, write_text
+from edgekd.report.environment import environment
+
+REPORT_SCHEMA = "edgekd.report/1"
+
+
+def build_report(*, target, artifact, validation, gate, data, teacher_info, student, loss, config, history,
+                 resumed_from, seconds) -> dict:
+    art = validation["artifact"]
+    budget = target.latency.budget_ms
+    latency = art.get("latency_ms", {})
+    return {
+        "schema": REPORT_SCHEMA,
+        "target": {"name": target.name, "backend": target.backend, "device": target.device,
+                   "format": target.format.model_dump(), "source": target.source_path},
+        "dataset": {"name": data.name, "train": len(data.train), "val": len(data.val),
+                    "input_shape": list(data.train.input_shape), "classes": list(data.spec.labels)},
+        "teacher": {**teacher_info, **validation["teacher"]},
+        "student": {"arch": student.edgekd_arch, "params": sum(p.numel() for p in student.parameters()),
+                    **validation["student"]},
+        "artifact": {**art, "path": Path(artifact.path).name, "files": artifact.files,
+                     "static_batch": artifact.static_batch, "details": artifact.details,
+                     "latency_budget_ms": budget,
+                     "within_budget": None if budget is None or not latency else latency["p50"] <= budget},
+        "distillation": {"loss": {"name": type(loss).__name__, **loss.config()}, "config": asdict(config),
+                         "history": history, "resumed_from_epoch": resumed_from},
+        "gate": gate,
+        "seconds": seconds,
+        "environment": environment(),
+    }
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{x * 100:.2f}%"
+
+
+def _ms(lat: dict | None) -> str:
+    return "—" if not lat else f"{lat['p50']:.3f} / {lat['p90']:.3f}"
+
+
+def markdown(report: dict) -> str:
+    t, s, a, g = report["teacher"], report["student"], report["artifact"], report["gate"]
+    lines = [
+        f"# edgekd build: {report['target']['name']}",
+        "",
+        f"Backend **{report['target']['backend']}** on **{report['target']['device']}**, "
+        f"artifact `{a['path']}` ({a['precision']}, {a['size_bytes'] / 1024:.1f} KiB). "
+        f"Dataset `{report['dataset']['name']}`: {report['dataset']['train']} train / "
+        f"{report['dataset']['val']} val samples.",
+        "",
+        f"**Gate: {'PASSED' if g['passed'] else 'FAILED'}** — accuracy drop {g['accuracy_drop_points']:.2f} points "
+        f"vs the teacher (allowed {g['max_accuracy_drop']:.2f}).",
+        *[f"- {reason}" for reason in g["reasons"]],
+        "",
+        "| model | runtime | top-1 | agreement w/ teacher | latency b1 p50 / p90 (ms) |",
+        "|---|---|---|---|---|",
+        f"| teacher `{t['arch']}` | torch eager | {_pct(t['accuracy'])} | — | {_ms(t.get('latency_ms'))} |",
+        f"| student fp32 | torch eager | {_pct(s['accuracy'])} | {_pct(s['agreement_teacher'])} | "
+        f"{_ms(s.get('latency_ms'))} |",
+        f"| artifact {a['precision']} | {a['backend']} | {_pct(a['accuracy'])} | {_pct(a['agreement_teacher'])} | "
+        f"{_ms(a.get('latency_ms'))} |",
+        "",
+        f"- Artifact agreement with the fp32 student: {_pct(a.get('agreement_student'))}; "
+        f"mean KL to the teacher {a['kl_teacher']:.4f} nats; logit cosine {a['cosine_teacher']:.4f}.",
+    ]
+    lat_a, lat_t = a.get("latency_ms"), t.get("latency_ms")
+    if lat_a and lat_t:
+        lines.append(f"- Artifact p50 is {lat_t['p50'] / lat_a['p50']:.1f}× faster than the teacher in torch eager "
+                     f"({lat_a['threads']} thread(s), batch 1, {lat_a['runs']} timed runs each, same run).")
+    if a.get("latency_budget_ms") is not None:
+        lines.append(f"- Latency budget {a['latency_budget_ms']} ms: "
+                     f"{'within' if a['within_budget'] else 'EXCEEDED'}.")
+    kept = a["details"].get("kept_float", [])
+    lines.append(f"- Layers kept in float: {', '.join(k['layer'] + ' (' + k['reason'] + ')' for k in kept) or 'none'}.")
+    hist = report["distillation"]["history"]
+    if hist:
+        lines += ["", f"Distillation: {report['distillation']['loss']['name']}, {len(hist)} epochs, final val "
+                      f"accuracy {_pct(hist[-1].get('val_accuracy'))}."]
+    env = report["environment"]
+    lines += ["", f"Measured on {env['cpu']} ({env['cpus']} CPUs), Python {env['python']}, "
+                  + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report: dict, folder: Path) -> None:
+    write_json(Path(folder) / "report.json", report)
+    write_text(Path(folder) / "report.md", markdown(report))

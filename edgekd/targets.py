@@ -1,0 +1,173 @@
+"""The target schema: one TOML file per device, validated strictly (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgekd.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumericFormat(BaseModel):
+    """What the backend computes in: weights and activations, symmetric or not, granularity."""
+
+    model_config = _STRICT
+    weights: Literal["fp32", "fp16", "int8", "int4"]
+    activations: Literal["fp32", "fp16", "int8", "uint8"]
+    weight_granularity: Literal["per_channel", "per_tensor"] = "per_channel"
+    weight_symmetric: bool = True
+    activation_symmetric: bool = False
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.weights in ("int8", "int4")
+
+    @property
+    def key(self) -> str:
+        """Targets with the same key can share one (quantization-aware) distillation."""
+        sym = "sym" if self.activation_symmetric else "asym"
+        return f"w{self.weights}-a{self.activations}-{sym}-{self.weight_granularity}"
+
+
+class ShapePolicy(BaseModel):
+    model_config = _STRICT
+    batch: Literal["dynamic", "static"] = "dynamic"
+    static_batch: int = Field(1, ge=1)
+
+
+class LatencySpec(BaseModel):
+    """The latency budget and how latency is measured or predicted on this device."""
+
+    model_config = _STRICT
+    budget_ms: float | None = Field(None, gt=0)
+    batch: int = Field(1, ge=1)
+    threads: int = Field(1, ge=1)
+    model: Literal["measured", "profile", "vela", "flops"] = "measured"
+
+
+class Gate(BaseModel):
+    model_config = _STRICT
+    max_accuracy_drop: float = Field(1.0, ge=0, description="points of top-1 below the teacher")
+    min_agreement: float | None = Field(None, ge=0, le=1, description="top-1 agreement with the teacher")
+
+
+class CalibrationRef(BaseModel):
+    model_config = _STRICT
+    recipe: str = "minmax-256"
+
+
+class Target(BaseModel):
+    """One device: what runs it, in which numeric format, under which budget and gate."""
+
+    model_config = _STRICT
+    name: str
+    description: str = ""
+    backend: str
+    device: str
+    format: NumericFormat
+    ops: tuple[str, ...] = Field(..., min_length=1, description="operators the device runs")
+    shapes: ShapePolicy = ShapePolicy()
+    latency: LatencySpec = LatencySpec()
+    gate: Gate = Gate()
+    calibration: CalibrationRef = CalibrationRef()
+    source_path: str | None = Field(None, exclude=True)
+
+
+class CalibrationRecipe(BaseModel):
+    """How calibration samples are chosen and which calibrator turns them into ranges."""
+
+    model_config = _STRICT
+    name: str
+    samples: int = Field(256, ge=1)
+    selection: Literal["stratified", "random", "first"] = "stratified"
+    method: Literal["minmax", "percentile", "entropy", "mse"] = "minmax"
+    percentile: float = Field(99.99, gt=50, le=100)
+    seed: int = 0
+
+
+def search_dirs(kind: str) -> list[Path]:
+    """Where ``targets/`` or ``calibration/`` files are looked up, first match wins."""
+    dirs = []
+    env = os.environ.get(f"EDGEKD_{kind.upper()}_DIR")
+    if env:
+        dirs.append(Path(env))
+    dirs.append(Path.cwd() / kind)
+    package = Path(__file__).resolve().parent
+    dirs += [package / "_bundled" / kind, package.parent / kind]
+    seen, unique = set(), []
+    for d in dirs:
+        if d.resolve() not in seen and d.is_dir():
+            seen.add(d.resolve())
+            unique.append(d)
+    return unique
+
+
+def _resolve(kind: str, name_or_path: str | os.PathLike) -> Path:
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or os.sep in text:
+        if not path.exists():
+            raise ConfigError(f"{path}: {kind[:-1] if kind.endswith('s') else kind} file not found")
+        return path
+    for folder in search_dirs(kind):
+        candidate = folder / f"{text}.toml"
+        if candidate.exists():
+            return candidate
+    known = sorted({p.stem for d in search_dirs(kind) for p in d.glob("*.toml")})
+    raise ConfigError(f"unknown {kind} {text!r}; valid: {', '.join(known) or '(none found)'}")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse TOML: {exc}") from exc
+
+
+def _validation_message(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{path}: field '{field}': {what}")
+    return "\n".join(lines)
+
+
+def load_target(name_or_path: str | os.PathLike | Target) -> Target:
+    """Load a target by bare name (``x86-cpu-onnxruntime``) or path to its TOML file."""
+    if isinstance(name_or_path, Target):
+        return name_or_path
+    path = _resolve("targets", name_or_path)
+    raw = _read_toml(path)
+    try:
+        target = Target.model_validate({**raw, "source_path": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc)) from exc
+    if target.name != path.stem:
+        raise ConfigError(f"{path}: field 'name': {target.name!r} must match the file name {path.stem!r}")
+    return target
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> CalibrationRecipe:
+    path = _resolve("calibration", name_or_path)
+    raw = _read_toml(path)
+    try:
+        recipe = CalibrationRecipe.model_validate({"name": path.stem, **raw})
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc)) from exc
+    return recipe
+
+
+def list_targets() -> list[Target]:
+    """Every target found in the search folders (first definition of a name wins)."""
+    found: dict[str, Path] = {}
+    for folder in search_dirs("targets"):
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return [load_target(path) for _, path in sorted(found.items())]

@@ -1,0 +1,46 @@
+"""Validation: run the artifact in its own runtime and compare it with the teacher."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgekd.backends.base import Artifact, get_backend
+from edgekd.data.sources import as_array_data
+from edgekd.distill.trainer import predict
+from edgekd.validate.gates import evaluate_gate
+from edgekd.validate.latency import runner_latency, torch_latency
+from edgekd.validate.metrics import accuracy, compare
+
+__all__ = ["evaluate_gate", "validate"]
+
+
+def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: torch.nn.Module | None = None,
+             *, threads: int = 1, latency_runs: int = 200, measure_latency: bool = True) -> dict:
+    """Run ``artifact`` in its runtime on ``val`` and compare it with ``teacher`` (and ``student``).
+
+    Returns a dict with ``teacher``, ``student`` (when given) and ``artifact`` sections holding
+    accuracy, top-1 agreement, mean KL and cosine to the teacher, and batch-1 latency.
+    """
+    if not isinstance(artifact, Artifact):
+        artifact = Artifact.read(artifact)
+    data = as_array_data(val, "val")
+    x, y = data.numpy()
+    runner = get_backend(artifact.backend).load(artifact, threads=threads)
+    teacher_logits = predict(teacher, data.x).numpy()
+    student_logits = predict(student, data.x).numpy() if student is not None else None
+    artifact_logits = np.asarray(runner(x), dtype=np.float32)
+
+    report: dict = {"samples": len(y), "teacher": {"accuracy": accuracy(teacher_logits, y)}}
+    if student_logits is not None:
+        report["student"] = compare(student_logits, y, teacher_logits, None)
+    report["artifact"] = {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
+                          "size_bytes": artifact.size_bytes,
+                          **compare(artifact_logits, y, teacher_logits, student_logits)}
+    if measure_latency:
+        one = x[:1]
+        report["teacher"]["latency_ms"] = torch_latency(teacher, one, threads, latency_runs)
+        if student is not None:
+            report["student"]["latency_ms"] = torch_latency(student, one, threads, latency_runs)
+        report["artifact"]["latency_ms"] = runner_latency(runner, one, threads, latency_runs)
+    return report
