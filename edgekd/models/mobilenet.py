@@ -5,20 +5,20 @@ from __future__ import annotations
 from torch import nn
 
 from edgekd.models.registry import register_student
-from edgekd.models.resnet import conv_bn_relu
+from edgekd.models.resnet import ACTIVATIONS
 
 MOBILENET_OPS = frozenset({"conv", "depthwise_conv", "batchnorm", "relu6", "add", "global_avgpool", "linear"})
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int, kernel: int):
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int, kernel: int, act: str = "relu6"):
         super().__init__()
         hidden = cin * expansion
         layers = []
         if expansion != 1:
-            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), ACTIVATIONS[act](inplace=True)]
         layers += [nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False),
-                   nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+                   nn.BatchNorm2d(hidden), ACTIVATIONS[act](inplace=True),
                    nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -31,19 +31,20 @@ class InvertedResidual(nn.Module):
 class MobileNetV2Student(nn.Module):
     """stem conv → stages of inverted residuals → 1×1 head conv → GAP → linear."""
 
-    def __init__(self, input_shape, num_classes, widths, depths, expansions, kernels, head: int):
+    def __init__(self, input_shape, num_classes, widths, depths, expansions, kernels, head: int, act: str = "relu6"):
         super().__init__()
         stem = widths[0]
         self.stem = nn.Sequential(nn.Conv2d(input_shape[0], stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
-                                  nn.ReLU6(inplace=True))
+                                  ACTIVATIONS[act](inplace=True))
         blocks, cin = [], stem
         for i, (width, depth, expansion, kernel) in enumerate(zip(widths, depths, expansions, kernels)):
             stage = [InvertedResidual(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1,
-                                      expansion, kernel) for j in range(depth)]
+                                      expansion, kernel, act) for j in range(depth)]
             blocks.append(nn.Sequential(*stage) if stage else nn.Identity())
             cin = width if depth else cin
         self.stages = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Conv2d(cin, head, 1, bias=False), nn.BatchNorm2d(head), nn.ReLU6(inplace=True))
+        self.head = nn.Sequential(nn.Conv2d(cin, head, 1, bias=False), nn.BatchNorm2d(head),
+                                  ACTIVATIONS[act](inplace=True))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(head, num_classes)
@@ -54,12 +55,14 @@ class MobileNetV2Student(nn.Module):
 
 @register_student("mobilenetv2", MOBILENET_OPS, "MobileNetV2-style CNN: expansion, kernel, width, depth")
 def mobilenetv2(input_shape, num_classes, widths=(16, 24, 32), depths=(1, 2, 2), expansions=(1, 4, 4),
-                kernels=(3, 3, 3), width_mult: float = 1.0, head: int = 128):
+                kernels=(3, 3, 3), width_mult: float = 1.0, head: int = 128, act: str = "relu6"):
     n = len(widths)
     if not (len(depths) == len(expansions) == len(kernels) == n):
         raise ValueError("widths, depths, expansions and kernels need one entry per stage")
     if any(k not in (3, 5, 7) for k in kernels):
         raise ValueError(f"kernels must be 3, 5 or 7, got {kernels}")
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
     widths = tuple(max(4, int(round(w * width_mult))) for w in widths)
     return MobileNetV2Student(input_shape, num_classes, widths, tuple(depths), tuple(expansions),
-                              tuple(kernels), head)
+                              tuple(kernels), head, act)
