@@ -78,13 +78,24 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          augment=data.augment if augment is None else augment, progress=progress,
                          checkpoint=str(out_dir / "_work" / target.name / "distill.ckpt"), resume=resume)
-    log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, epochs)
-    trained = fit(student_model, data.train, data.val, loss, teacher, config, desc="distill")
-    student_model = trained.model
+    trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target)
+    return deliver_step(trained, teacher, teacher_info, data, loss, config, target, out_dir, calib_size,
+                        latency_runs, started)
 
+
+def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, config, target: Target):
+    """The distillation of ``build``, reusable by ``build_all`` for every target sharing a numeric format."""
+    log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, config.epochs)
+    return fit(student_model, data.train, data.val, loss, teacher, config, desc="distill")
+
+
+def deliver_step(trained, teacher, teacher_info, data: "_Data", loss, config, target: Target, out_dir: Path,
+                 calib_size, latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
+    """Compile the distilled student for ``target``, validate it in its runtime, write its reports."""
+    student_model = trained.model
     artifact = compile_model(student_model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
     validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
-                          latency_runs=latency_runs)
+                          latency_runs=latency_runs, measure_latency=measure_latency)
     gate = evaluate_gate(target, validation)
     report = build_report(target=target, artifact=artifact, validation=validation, gate=gate, data=data,
                           teacher_info=teacher_info, student=student_model, loss=loss, config=config,

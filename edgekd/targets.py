@@ -76,6 +76,10 @@ class Target(BaseModel):
     latency: LatencySpec = LatencySpec()
     gate: Gate = Gate()
     calibration: CalibrationRef = CalibrationRef()
+    arch: str | None = Field(None, description="CPU architecture of the device (platform.machine() names, "
+                             "e.g. 'aarch64'); None: whatever machine runs the backend. When it differs from "
+                             "this machine, the artifact may be validated here but its latency is not the "
+                             "device's")
     source_path: str | None = Field(None, exclude=True)
 
 
