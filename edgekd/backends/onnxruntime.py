@@ -10,49 +10,49 @@ import numpy as np
 import onnx
 
 from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
-from edgekd.backends.export import INPUT_NAME, export_onnx, op_inventory
+from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError
 
 log = logging.getLogger(__name__)
 
 _WEIGHTED = {"Conv", "Gemm", "MatMul", "ConvTranspose"}
-_CALIBRATORS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
-
-
-class _CalibrationReader:
-    """Feeds calibration samples to ONNX Runtime's calibrator in batches of 32."""
-
-    def __init__(self, x: np.ndarray, batch: int):
-        self._batches = iter([{INPUT_NAME: x[i : i + batch]} for i in range(0, len(x), batch)])
-
-    def get_next(self):
-        return next(self._batches, None)
-
-    def rewind(self):  # pragma: no cover - part of ORT's reader protocol, unused by static calibration
-        raise NotImplementedError
-
-
 def quantize_qdq(fp32_path: Path, out_path: Path, calib: np.ndarray, *, method: str = "minmax",
                  percentile: float = 99.99, symmetric_activations: bool = False, per_channel: bool = True,
-                 static_batch: int | None = None) -> Path:
-    """Static int8 QDQ quantization with ONNX Runtime's quantizer; written atomically."""
+                 static_batch: int | None = None, cache_path: Path | None = None,
+                 nodes_to_exclude: list[str] | None = None, extra_options: dict | None = None) -> Path:
+    """Static int8 QDQ quantization with ONNX Runtime's quantizer; written atomically.
+
+    Activation ranges come from edgekd's calibrators (:mod:`edgekd.calibrate`), handed to ONNX
+    Runtime as its calibration cache, so every QDQ backend sees the same ranges; ``cache_path``
+    keeps them beside the artifact. ``nodes_to_exclude`` stay in float (sensitivity analysis).
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if method not in _CALIBRATORS:
-        raise CompileError(f"onnxruntime: calibrator {method!r} is not supported; use one of {sorted(_CALIBRATORS)}")
-    options = {"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True}
-    if method == "percentile":
-        options["CalibPercentile"] = percentile
+    from edgekd.calibrate import calibrate, calibrator_for, write_cache
+    from edgekd.errors import ConfigError
+
+    try:
+        calibrator = calibrator_for(method, percentile)
+    except ConfigError as exc:
+        raise CompileError(f"onnxruntime: {exc}") from exc
+    options = {"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True, **(extra_options or {})}
     with tempfile.TemporaryDirectory() as tmp:
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        ranges = calibrate(pre, calib, calibrator, symmetric=symmetric_activations, batch=static_batch or 32,
+                           static=static_batch is not None)
+        if cache_path is not None:
+            write_cache(ranges, cache_path)
+        ort_cache = ranges.to_onnxruntime(Path(tmp) / "ort-calibration.json")
         quantize_static(
-            str(pre), str(out), _CalibrationReader(calib, static_batch or 32),
+            str(pre), str(out), None,
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
-            weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, _CALIBRATORS[method]),
-            extra_options=options,
+            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=nodes_to_exclude or [], extra_options=options,
+            calibration_cache_path=str(ort_cache),
         )
         from edgekd._io import write_bytes
 
@@ -147,7 +147,9 @@ class OnnxRuntimeBackend:
                                 method=recipe.method if recipe else "minmax",
                                 percentile=recipe.percentile if recipe else 99.99,
                                 symmetric_activations=fmt.activation_symmetric,
-                                per_channel=fmt.weight_granularity == "per_channel", static_batch=static)
+                                per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
+                                cache_path=out_dir / CACHE_FILENAME)
+            files["calibration_cache"] = CACHE_FILENAME
             details.update(qdq_summary(main))
             precision = "int8"
         else:

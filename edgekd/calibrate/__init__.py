@@ -1,0 +1,34 @@
+"""Calibration: per-tensor activation ranges from min-max, percentile, entropy (KL) or MSE.
+
+``calibrate(onnx_path, x, calibrator)`` observes every float tensor of the graph over the
+calibration samples and returns :class:`Ranges`, which every PTQ path (ONNX Runtime, OpenVINO,
+TensorRT, QNN) consumes, and which is written beside the artifact as a calibration cache.
+"""
+
+from __future__ import annotations
+
+from edgekd.calibrate.cache import CACHE_FILENAME, Ranges, read_cache, write_cache
+from edgekd.calibrate.methods import CALIBRATORS, MSE, Entropy, MinMax, Percentile, TensorStats, calibrator_for
+
+__all__ = ["CACHE_FILENAME", "CALIBRATORS", "MSE", "Entropy", "MinMax", "Percentile", "Ranges", "TensorStats",
+           "calibrate", "calibrator_for", "read_cache", "write_cache"]
+
+
+def calibrate(onnx_path, x, calibrator=None, *, symmetric: bool = False, batch: int = 32,
+              static: bool = False) -> Ranges:
+    """Ranges for every float tensor of the ONNX graph at ``onnx_path``.
+
+    Args:
+        onnx_path: the (pre-processed) float model whose tensors are to be quantized.
+        x: float32 NCHW calibration samples.
+        calibrator: a :class:`MinMax`, :class:`Percentile`, :class:`Entropy` or :class:`MSE` (default MinMax).
+        symmetric: ranges symmetric around zero (int8 symmetric activations, as TensorRT needs).
+        batch: samples per ONNX Runtime call; with ``static`` the graph's fixed batch size.
+    """
+    from edgekd.calibrate.collect import collect_stats
+
+    calibrator = calibrator or MinMax()
+    stats = collect_stats(onnx_path, x, batch=batch, static=static, histograms=calibrator.needs_histogram)
+    ranges = {name: tuple(float(v) for v in calibrator.range(s, symmetric)) for name, s in stats.items()}
+    return Ranges(method=calibrator.name, symmetric=symmetric, samples=len(x), ranges=ranges,
+                  params={k: v for k, v in vars(calibrator).items()})
