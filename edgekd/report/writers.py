@@ -45,6 +45,10 @@ def _ms(lat: dict | None) -> str:
     return "—" if not lat else f"{lat['p50']:.3f} / {lat['p90']:.3f}"
 
 
+def _budget_word(within: bool | None) -> str:
+    return "not measured on the device" if within is None else "within" if within else "EXCEEDED"
+
+
 def markdown(report: dict) -> str:
     t, s, a, g = report["teacher"], report["student"], report["artifact"], report["gate"]
     lines = [
@@ -76,7 +80,7 @@ def markdown(report: dict) -> str:
                      f"({lat_a['threads']} thread(s), batch 1, {lat_a['runs']} timed runs each, same run).")
     if a.get("latency_budget_ms") is not None:
         lines.append(f"- Latency budget {a['latency_budget_ms']} ms: "
-                     f"{'within' if a['within_budget'] else 'EXCEEDED'}.")
+                     f"{_budget_word(a['within_budget'])}.")
     kept = a["details"].get("kept_float", [])
     lines.append(f"- Layers kept in float: {', '.join(k['layer'] + ' (' + k['reason'] + ')' for k in kept) or 'none'}.")
     hist = report["distillation"]["history"]

@@ -1,0 +1,324 @@
+"""``edgekd.build_all``: many targets from one teacher and one dataset.
+
+Targets that share a numeric format (``target.format.key``) share one distillation; each target
+is then compiled, validated where its runtime runs here, and reported. A failure in one target
+never stops the others. The overall verdict (:attr:`MatrixResult.ok`) is true only when every
+target was built and every target validated here passed its gate; a target that could be built
+but not run here ("not run here") is listed with its reason and never counted as passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from edgekd.backends.base import _TABLE, Artifact, get_backend
+from edgekd.errors import ConfigError, DataError, EdgeKDError, MissingExtraError
+from edgekd.targets import Target, list_targets, load_target
+
+log = logging.getLogger(__name__)
+
+PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = "passed", "failed", "not run here", "not built here", "error"
+STATUSES = (PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR)
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What this machine can do for a target: build its artifact, run it, time it as the device would."""
+
+    target: str
+    backend: str
+    build: bool
+    build_reason: str
+    run: bool
+    run_reason: str
+    latency_here: bool
+    latency_reason: str
+
+
+def capability(target: Target) -> Capability:
+    """Whether ``target`` can be built, validated and timed on this machine, with the reason when not."""
+    name = target.backend
+    if name not in _TABLE:
+        why = f"backend {name!r} not available (no edgekd backend module registered for it)"
+        return Capability(target.name, name, False, why, False, why, False, why)
+    try:
+        backend = get_backend(name)
+    except ImportError as exc:
+        why = f"backend {name!r} not available ({exc}); pip install 'edgekd[{_TABLE[name].extra}]'"
+        return Capability(target.name, name, False, why, False, why, False, why)
+    can_build, build_reason = True, ""
+    if hasattr(backend, "can_compile"):  # optional: backends whose compile needs an SDK not installed here
+        can_build, build_reason = backend.can_compile()
+    run, run_reason = backend.is_available()
+    host = platform.machine()
+    if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
+        return Capability(target.name, name, can_build, build_reason, True, "", False,
+                          f"not measured on the device: it is {target.arch}, this machine is {host}; the same "
+                          f"{name} artifact was validated here for accuracy only")
+    latency_reason = "" if run else f"not measured on the device: {run_reason}"
+    return Capability(target.name, name, can_build, build_reason, run, run_reason, run, latency_reason)
+
+
+_ALIASES = {"x86_64": "amd64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "arm64"}
+
+
+@dataclass
+class TargetResult:
+    """One target's outcome: ``status`` is one of passed, failed, not run here, not built here, error."""
+
+    target: str
+    status: str
+    reason: str = ""
+    report: dict | None = None
+    artifact: Artifact | None = None
+
+    @property
+    def built(self) -> bool:
+        return self.artifact is not None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+
+@dataclass
+class MatrixResult:
+    """What ``edgekd.build_all`` returns: per-target results, the manifest and the HTML report."""
+
+    results: list[TargetResult]
+    out_dir: Path
+    manifest: dict = field(default_factory=dict)
+    manifest_path: Path | None = None
+    html_path: Path | None = None
+    seconds: float = 0.0
+
+    def __getitem__(self, name: str) -> TargetResult:
+        for r in self.results:
+            if r.target == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def ok(self) -> bool:
+        """Every target built, and every target validated here passed its gate."""
+        return all(r.status in (PASSED, NOT_RUN) for r in self.results)
+
+    def by_status(self, status: str) -> list[TargetResult]:
+        return [r for r in self.results if r.status == status]
+
+
+def resolve_targets(targets=None) -> list[Target]:
+    """Target names, paths or objects → validated targets (all of them for None), duplicates dropped."""
+    if targets is None:
+        found = list_targets()
+    else:
+        found = [load_target(t) for t in ([targets] if isinstance(targets, (str, Target)) else targets)]
+    unique: dict[str, Target] = {}
+    for t in found:
+        unique.setdefault(t.name, t)
+    if not unique:
+        raise ConfigError("no targets to build: none given and none found in the targets folders")
+    return list(unique.values())
+
+
+def share_groups(targets: list[Target]) -> dict[str, list[Target]]:
+    """Targets grouped by numeric format: one distillation per group, in first-seen order."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.format.key, []).append(t)
+    return groups
+
+
+def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targets=None,
+              out_dir: str | Path = "build", *, student=None, dataset: str | None = None, spec=None, loss=None,
+              epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
+              augment: bool | None = None, calib_size: int | None = None, val_fraction: float = 0.2,
+              resume: bool = False, progress: bool = True, latency_runs: int = 200,
+              command: str | None = None, html: bool = True) -> MatrixResult:
+    """Build every target in ``targets`` (None: all known targets) from one teacher and dataset.
+
+    Arguments are those of :func:`edgekd.build`, plus ``targets`` (names, TOML paths or
+    :class:`~edgekd.targets.Target` objects), ``command`` (recorded in the manifest) and ``html``
+    (write ``out_dir/report.html``). Writes ``out_dir/<target>/`` per built target,
+    ``out_dir/manifest.json`` and ``out_dir/report.html``.
+
+    Raises:
+        ConfigError, DataError: bad targets or data, before any training.
+    """
+    from edgekd.distill.losses import KD
+    from edgekd.pipeline import _prepare_data, _prepare_teacher
+
+    started = time.perf_counter()
+    chosen = resolve_targets(targets)
+    out_dir = Path(out_dir)
+    with deterministic(seed):
+        data = _prepare_data(train, val, dataset, spec, val_fraction, seed)
+        teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
+        loss = loss or KD()
+        settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, resume=resume,
+                        augment=data.augment if augment is None else augment)
+        ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs, _teacher_view(teacher, data))
+        results, shared = [], {}
+        for key, members in share_groups(chosen).items():
+            group = _build_group(key, members, student, settings, ctx)
+            results += group["results"]
+            shared[key] = group["info"]
+    order = {t.name: i for i, t in enumerate(chosen)}
+    results.sort(key=lambda r: order[r.target])
+    matrix = MatrixResult(results, out_dir, seconds=time.perf_counter() - started)
+    _write_outputs(matrix, data, teacher, teacher_info, loss, settings, shared, command, html)
+    return matrix
+
+
+@dataclass
+class _Context:
+    """What every target of one matrix build shares."""
+
+    data: object
+    teacher: torch.nn.Module
+    teacher_info: dict
+    loss: object
+    out_dir: Path
+    calib_size: int | None
+    latency_runs: int
+    teacher_view: dict
+
+
+def _teacher_view(teacher, data) -> dict:
+    """The teacher's logits and per-class accuracy on the validation data, computed once."""
+    from edgekd.distill.trainer import predict
+    from edgekd.validate.metrics import per_class_accuracy
+
+    logits = predict(teacher, data.val.x).numpy()
+    return {"logits": logits, "per_class_accuracy": per_class_accuracy(logits, data.val.y.numpy(),
+                                                                       logits.shape[1])}
+
+
+def _build_group(key, members, student, settings, ctx: _Context) -> dict:
+    from edgekd.distill.trainer import TrainConfig
+    from edgekd.pipeline import _prepare_student, distill_step
+
+    names = [t.name for t in members]
+    info = {"targets": names, "format": members[0].format.model_dump()}
+    started = time.perf_counter()
+    try:
+        torch.manual_seed(settings["seed"])  # the student's initial weights depend on the seed alone
+        model = _prepare_student(student, ctx.data)
+        config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / key / "distill.ckpt"))
+        trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, members[0])
+    except (ConfigError, DataError):
+        raise
+    except EdgeKDError as exc:
+        log.error("distillation for %s failed: %s", ", ".join(names), exc)
+        info["error"] = str(exc)
+        return {"results": [TargetResult(n, ERROR, f"distillation failed: {exc}") for n in names], "info": info}
+    from edgekd.report.manifest import state_sha256
+
+    info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
+                student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model))
+    if len(members) > 1:
+        log.info("one distillation (%s) shared by %s", key, ", ".join(names))
+    results = [_deliver(t, trained, config, ctx) for t in members]
+    return {"results": results, "info": info}
+
+
+def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
+    """Compile, and validate where possible, one target; never raises for a target-level failure."""
+    from edgekd.pipeline import deliver_step
+
+    cap = capability(target)
+    if not cap.build:
+        return TargetResult(target.name, NOT_BUILT, f"not built here: {cap.build_reason}")
+    started = time.perf_counter()
+    try:
+        if cap.run:
+            result = deliver_step(trained, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, target,
+                                  ctx.out_dir, ctx.calib_size, ctx.latency_runs, started,
+                                  measure_latency=cap.latency_here)
+            report, artifact = result.report, result.artifact
+            status = PASSED if result.passed else FAILED
+            reason = "; ".join(report["gate"]["reasons"])
+        else:
+            artifact, report = _compile_only(target, trained, config, ctx, cap, started)
+            status, reason = NOT_RUN, f"not run here: {cap.run_reason}"
+    except (MissingExtraError, ImportError) as exc:
+        return TargetResult(target.name, NOT_BUILT, f"not built here: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the others
+        log.error("%s failed: %s", target.name, exc)
+        log.debug("%s", traceback.format_exc())
+        return TargetResult(target.name, ERROR, f"{type(exc).__name__}: {exc}")
+    report["teacher"].setdefault("per_class_accuracy", ctx.teacher_view["per_class_accuracy"])
+    report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__,
+                     "latency": _latency_record(report, cap, target)}
+    _rewrite_reports(report, artifact)
+    return TargetResult(target.name, status, reason, report, artifact)
+
+
+def _compile_only(target, trained, config, ctx: _Context, cap: Capability, started: float):
+    """Build the artifact of a target whose runtime is not here; report what can be known without it."""
+    from edgekd.compile import compile as compile_model
+    from edgekd.report.manifest import partial_report
+
+    artifact = compile_model(trained.model, target, ctx.data.train, ctx.out_dir, spec=ctx.data.spec,
+                             calib_size=ctx.calib_size)
+    report = partial_report(target=target, artifact=artifact, data=ctx.data, teacher_logits=ctx.teacher_view["logits"],
+                            teacher_info=ctx.teacher_info, trained=trained, loss=ctx.loss, config=config,
+                            reason=f"not run here: {cap.run_reason}", seconds=time.perf_counter() - started)
+    return artifact, report
+
+
+def _latency_record(report: dict, cap: Capability, target: Target) -> dict:
+    """Latency with its kind: measured here, predicted (by a backend estimate), or none, with the reason."""
+    art = report["artifact"]
+    if cap.latency_here and art.get("latency_ms"):
+        return {"kind": "measured", "ms": art["latency_ms"]["p50"], "p90_ms": art["latency_ms"]["p90"],
+                "how": f"measured here in {art['latency_ms']['runtime']}, batch 1"}
+    estimate = (art.get("details") or {}).get("predicted_latency_ms")
+    if isinstance(estimate, dict) and estimate.get("ms") is not None:
+        return {"kind": "predicted", "ms": float(estimate["ms"]), "how": estimate.get("source", "backend estimate"),
+                "note": cap.latency_reason}
+    return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured",
+            "how": f"latency model {target.latency.model!r}: no model for {target.name} yet"}
+
+
+def _rewrite_reports(report: dict, artifact: Artifact) -> None:
+    from edgekd.report.manifest import write_target_reports
+
+    write_target_reports(report, artifact.folder)
+
+
+def _write_outputs(matrix, data, teacher, teacher_info, loss, settings, shared, command, html) -> None:
+    from edgekd.report.manifest import build_manifest, write_manifest
+
+    matrix.manifest = build_manifest(matrix, data=data, teacher=teacher, teacher_info=teacher_info, loss=loss,
+                                     settings=settings, shared=shared, command=command)
+    matrix.manifest_path = write_manifest(matrix.manifest, matrix.out_dir)
+    if html:
+        from edgekd.report.html import write_html
+
+        matrix.html_path = write_html(matrix, matrix.out_dir / "report.html")
+
+
+class deterministic:  # noqa: N801 - used as a context manager, reads as a phrase
+    """Seeded, deterministic torch for the duration of a build; restores the caller's settings."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def __enter__(self):
+        self._before = (torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled())
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self._before[0], warn_only=self._before[1])
+        return False
