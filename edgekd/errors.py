@@ -27,6 +27,10 @@ class ValidationError(EdgeKDError):
     """An artifact could not be validated."""
 
 
+class NotRunHere(ValidationError):
+    """An artifact exists but cannot run on this machine (no device, SDK or OS); says what it needs."""
+
+
 class MissingExtraError(EdgeKDError):
     """An optional dependency is not installed."""
 

@@ -80,6 +80,8 @@ class Target(BaseModel):
                              "e.g. 'aarch64'); None: whatever machine runs the backend. When it differs from "
                              "this machine, the artifact may be validated here but its latency is not the "
                              "device's")
+    backend_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="backend-specific settings, e.g. Vela's accelerator config")
     source_path: str | None = Field(None, exclude=True)
 
 

@@ -98,6 +98,12 @@ class BackendEntry:
 
 _TABLE: dict[str, BackendEntry] = {
     "onnxruntime": BackendEntry("edgekd.backends.onnxruntime", None, "ONNX Runtime CPU, fp32 and int8 QDQ"),
+    "openvino": BackendEntry("edgekd.backends.openvino", "openvino", "OpenVINO CPU/NPU, fp32 and int8 IR"),
+    "tensorrt": BackendEntry("edgekd.backends.tensorrt", "tensorrt", "TensorRT engine from a TensorRT-placement QDQ ONNX"),
+    "qnn": BackendEntry("edgekd.backends.qnn", "qnn", "Qualcomm HTP via onnxruntime-qnn, static int8 QDQ"),
+    "ethosu": BackendEntry("edgekd.backends.ethosu", "ethosu", "Arm Ethos-U: int8 TFLite compiled by Vela"),
+    "coreml": BackendEntry("edgekd.backends.coreml", "coreml", "Core ML .mlpackage, fp16 / int8 weights / W8A8"),
+    "executorch": BackendEntry("edgekd.backends.executorch", "executorch", "ExecuTorch XNNPACK .pte, fp32 and int8"),
 }
 
 

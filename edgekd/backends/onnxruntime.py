@@ -129,7 +129,7 @@ class OnnxRuntimeBackend:
             return False, f"onnxruntime is not importable: {exc}"
         return True, ""
 
-    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None) -> Artifact:
+    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
         fmt = target.format
         if fmt.weights not in ("fp32", "int8") or fmt.activations not in ("fp32", "int8", "uint8"):
             raise CompileError(f"onnxruntime CPU: numeric format w{fmt.weights}/a{fmt.activations} is not "
@@ -148,7 +148,7 @@ class OnnxRuntimeBackend:
                                 percentile=recipe.percentile if recipe else 99.99,
                                 symmetric_activations=fmt.activation_symmetric,
                                 per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
-                                cache_path=out_dir / CACHE_FILENAME)
+                                cache_path=out_dir / CACHE_FILENAME, nodes_to_exclude=keep_float)
             files["calibration_cache"] = CACHE_FILENAME
             details.update(qdq_summary(main))
             precision = "int8"

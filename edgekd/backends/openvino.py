@@ -1,0 +1,149 @@
+"""OpenVINO on the CPU (and Intel NPU): IR from our fp32 ONNX, and int8 from our QDQ ONNX.
+
+int8 reuses the QDQ model ONNX Runtime's quantizer writes from edgekd's calibration ranges, so
+OpenVINO and ONNX Runtime quantize with the same ranges; OpenVINO turns each Q/DQ pair into a
+FakeQuantize and runs int8 kernels (the runtime model's precisions are recorded as proof).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
+from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.calibrate.cache import CACHE_FILENAME
+from edgekd.errors import CompileError, NotRunHere, require
+
+log = logging.getLogger(__name__)
+
+
+def device_status(device: str) -> tuple[bool, str]:
+    """(True, "") when OpenVINO can compile for ``device`` here; else OpenVINO's own error."""
+    try:
+        ov = require("openvino", "openvino")
+    except ImportError as exc:  # MissingExtraError is not an ImportError; kept for odd installs
+        return False, str(exc)
+    except Exception as exc:  # noqa: BLE001
+        return False, str(exc)
+    core = ov.Core()
+    if device in core.available_devices:
+        return True, ""
+    try:
+        core.get_property(device, "FULL_DEVICE_NAME")
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError with the plugin's own message
+        return False, f"OpenVINO {ov.__version__} cannot use device {device}: {str(exc).strip().splitlines()[0]}"
+    return False, f"OpenVINO {ov.__version__} lists devices {core.available_devices}, not {device}"
+
+
+def _convert(onnx_path: Path, xml_path: Path) -> Path:
+    import openvino as ov
+
+    try:
+        model = ov.convert_model(str(onnx_path))
+    except Exception as exc:  # noqa: BLE001 - the frontend names the unsupported operator
+        raise CompileError(f"openvino: conversion of {onnx_path.name} failed: {exc}") from exc
+    ov.save_model(model, str(xml_path), compress_to_fp16=False)  # default would store fp16 weights
+    return xml_path
+
+
+def runtime_precisions(compiled) -> dict[str, int]:
+    """Executed compute layers per ``type:precision`` (``Convolution:u8`` proves int8 kernels)."""
+    counts: dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        layer, prec = info["layerType"].astype(str), info["runtimePrecision"].astype(str)
+        if layer in ("Input", "Output", "Const", "Reorder", "Reshape"):
+            continue
+        key = f"{layer}:{prec}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+class OpenVinoRunner:
+    backend = "openvino"
+
+    def __init__(self, artifact: Artifact, threads: int = 1):
+        import openvino as ov
+
+        device = artifact.details.get("device", "CPU")
+        ok, why = device_status(device)
+        if not ok:
+            raise NotRunHere(f"openvino {device}: not run here: {why}")
+        core = ov.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.artifact = artifact
+        self.compiled = core.compile_model(str(artifact.path), device, config)
+        self.request = self.compiled.create_infer_request()
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.array(self.request.infer({0: x})[0], dtype=np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = check_batch(x, self.artifact)
+        if self.artifact.static_batch:
+            return run_in_static_batches(self._run, x, self.artifact.static_batch)
+        return self._run(x)
+
+
+class OpenVinoBackend:
+    """OpenVINO: ``device`` "cpu" runs here; "npu" needs an Intel NPU and its driver."""
+
+    name = "openvino"
+
+    def is_available(self) -> tuple[bool, str]:
+        return device_status("CPU")
+
+    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
+        require("openvino", "openvino")
+        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
+
+        fmt, out_dir = target.format, Path(out_dir)
+        if fmt.weights not in ("fp32", "fp16", "int8"):
+            raise CompileError(f"openvino: weights {fmt.weights} are not supported; use fp32, fp16 or int8")
+        device = target.device.upper()
+        # The NPU compiler needs static shapes; the CPU takes a dynamic batch.
+        static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
+        input_shape = tuple(spec.input_shape)
+        fp32_onnx = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
+        files = {"fp32_onnx": fp32_onnx.name, "fp32": _convert(fp32_onnx, out_dir / "model.fp32.xml").name}
+        files["fp32_weights"] = "model.fp32.bin"
+        details: dict = {"device": device, "exported_ops": op_inventory(fp32_onnx)}
+        if fmt.is_quantized:
+            qdq = quantize_qdq(fp32_onnx, out_dir / "model.qdq.onnx", calib, method=recipe.method if recipe else
+                               "minmax", percentile=recipe.percentile if recipe else 99.99,
+                               symmetric_activations=fmt.activation_symmetric,
+                               per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
+                               cache_path=out_dir / CACHE_FILENAME, nodes_to_exclude=keep_float)
+            details.update(qdq_summary(qdq))
+            main = _convert(qdq, out_dir / "model.xml")
+            files.update(qdq_onnx=qdq.name, calibration_cache=CACHE_FILENAME, weights="model.bin")
+            precision = "int8"
+        else:
+            main, precision = out_dir / files["fp32"], "fp32"
+        files["model"] = main.name
+        details["device_compile"] = self._try_compile(main, device, details)
+        return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
+                        input_shape=input_shape, static_batch=static, files=files, details=details)
+
+    @staticmethod
+    def _try_compile(xml: Path, device: str, details: dict) -> str:
+        """Compile for the device when it is here (records int8 kernels); else OpenVINO's reason."""
+        import openvino as ov
+
+        ok, why = device_status(device)
+        if not ok:
+            return f"not compiled here: {why}"
+        compiled = ov.Core().compile_model(str(xml), device)
+        details["runtime_precisions"] = runtime_precisions(compiled)
+        return f"compiled for {device}"
+
+    def load(self, artifact: Artifact, threads: int = 1) -> OpenVinoRunner:
+        return OpenVinoRunner(artifact, threads)
+
+
+BACKEND = OpenVinoBackend()

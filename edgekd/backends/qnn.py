@@ -1,0 +1,134 @@
+"""Qualcomm Hexagon NPU (HTP) through the ``onnxruntime-qnn`` execution-provider plugin.
+
+On x86-64 Linux the plugin runs the HTP backend in emulation: right numbers, not device speed.
+The model is a static-shape QDQ ONNX (QNN cannot take a symbolic batch) and the session disables
+the CPU fallback, so a node the HTP cannot take fails the session instead of silently running on
+the CPU. Optionally a precompiled context binary (``EPContext`` ONNX + ``.bin``) is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
+from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.calibrate.cache import CACHE_FILENAME
+from edgekd.errors import CompileError, require
+
+log = logging.getLogger(__name__)
+_REGISTERED: set[str] = set()
+
+
+def _qnn_devices():
+    import onnxruntime as ort
+
+    oq = require("onnxruntime_qnn", "qnn")
+    name = oq.get_ep_name()
+    if name not in _REGISTERED:
+        ort.register_execution_provider_library(name, oq.get_library_path())
+        _REGISTERED.add(name)
+    return [d for d in ort.get_ep_devices() if d.ep_name == name]
+
+
+def htp_session(path: Path, backend_type: str = "htp", threads: int = 1, context_out: Path | None = None):
+    """An ONNX Runtime session whose every node must run on QNN's ``backend_type`` (no CPU fallback)."""
+    import onnxruntime as ort
+
+    devices = _qnn_devices()
+    if not devices:
+        raise CompileError("qnn: onnxruntime-qnn registered no QNN device")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    so.add_provider_for_devices(devices, {"backend_type": backend_type})
+    so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    if context_out is not None:
+        so.add_session_config_entry("ep.context_enable", "1")
+        so.add_session_config_entry("ep.context_file_path", str(context_out))
+    try:
+        return ort.InferenceSession(str(path), so)
+    except Exception as exc:  # noqa: BLE001 - ORT names the node QNN rejected
+        raise CompileError(f"qnn {backend_type}: not every node runs on the HTP (CPU fallback is disabled): "
+                           f"{str(exc).strip()[:600]}") from exc
+
+
+class QnnRunner:
+    backend = "qnn"
+
+    def __init__(self, artifact: Artifact, threads: int = 1):
+        self.artifact = artifact
+        self.session = htp_session(Path(artifact.path), artifact.details.get("backend_type", "htp"), threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = check_batch(x, self.artifact)
+        return run_in_static_batches(self._run, x, self.artifact.static_batch or 1)
+
+
+class QnnBackend:
+    """int8 QDQ (uint8 or int8 activations, int8 per-channel weights) on the HTP; static batch."""
+
+    name = "qnn"
+
+    def is_available(self) -> tuple[bool, str]:
+        try:
+            devices = _qnn_devices()
+        except Exception as exc:  # noqa: BLE001 - missing plugin or an ORT without plugin EPs
+            return False, str(exc).splitlines()[0]
+        return (True, "") if devices else (False, "onnxruntime-qnn found no QNN device")
+
+    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
+        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
+
+        fmt, out_dir = target.format, Path(out_dir)
+        if not fmt.is_quantized or fmt.weights != "int8":
+            raise CompileError(f"qnn htp: weights {fmt.weights} are not supported here; the HTP target is int8")
+        if keep_float:
+            raise CompileError("qnn htp: layers cannot stay in float with the CPU fallback disabled")
+        static = target.shapes.static_batch  # QNN needs static shapes whatever the target says
+        input_shape = tuple(spec.input_shape)
+        fp32 = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
+        main = quantize_qdq(fp32, out_dir / "model.onnx", calib, method=recipe.method if recipe else "minmax",
+                            percentile=recipe.percentile if recipe else 99.99,
+                            symmetric_activations=fmt.activation_symmetric,
+                            per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
+                            cache_path=out_dir / CACHE_FILENAME)
+        backend_type = str(target.backend_options.get("backend_type", "htp"))
+        details = {"exported_ops": op_inventory(fp32), **qdq_summary(main), "backend_type": backend_type,
+                   "cpu_fallback": "disabled"}
+        files = {"fp32": fp32.name, "model": main.name, "calibration_cache": CACHE_FILENAME}
+        if target.backend_options.get("context_binary", False):
+            files.update(self._context_binary(main, out_dir, backend_type))
+        else:
+            htp_session(main, backend_type)  # proves every node is taken by the HTP, or raises
+        details["htp_check"] = "every node accepted by QNN " + backend_type + " (CPU fallback disabled)"
+        return Artifact(path=main, backend=self.name, target=target.name, precision="int8",
+                        input_shape=input_shape, static_batch=static, files=files, details=details)
+
+    @staticmethod
+    def _context_binary(main: Path, out_dir: Path, backend_type: str) -> dict:
+        """Precompile the graph for the HTP: an ``EPContext`` ONNX plus the QNN context ``.bin``."""
+        from edgekd._io import write_bytes
+
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = Path(tmp) / "model_ctx.onnx"
+            htp_session(main, backend_type, context_out=ctx)
+            written = {"context": "model_ctx.onnx"}
+            for f in Path(tmp).iterdir():
+                write_bytes(out_dir / f.name, f.read_bytes())
+                if f.suffix == ".bin":
+                    written["context_binary"] = f.name
+        return written
+
+    def load(self, artifact: Artifact, threads: int = 1) -> QnnRunner:
+        return QnnRunner(artifact, threads)
+
+
+BACKEND = QnnBackend()
