@@ -1,0 +1,38 @@
+"""``python -m edge_server ARTIFACT [--host H] [--port P] [--max-batch N] [--max-wait-ms MS]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from edge_server.app import ServerConfig, create_app
+from edge_server.service import ImageLimits
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="edge_server", description="Serve an edgekd artifact over HTTP.")
+    p.add_argument("artifact", help="artifact folder (e.g. build/x86-cpu-onnxruntime), artifact.json or model file")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=1, help="runtime threads")
+    p.add_argument("--max-batch", type=int, default=1, help="micro-batch size (1: no batching)")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="longest wait for a batch to fill")
+    p.add_argument("--max-body-bytes", type=int, default=ServerConfig.max_body_bytes)
+    p.add_argument("--max-image-side", type=int, default=ImageLimits.max_side)
+    p.add_argument("--log-level", default="warning")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    import uvicorn
+
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper())
+    config = ServerConfig(max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                          threads=args.threads, image=ImageLimits(max_side=args.max_image_side))
+    app = create_app(args.artifact, config)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
