@@ -28,8 +28,10 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.command()
 def build(
-    target: list[str] = typer.Option(["x86-cpu-onnxruntime"], "--target", "-t",
-                                     help="Target name or path to its TOML file; repeat for several."),
+    target: Optional[list[str]] = typer.Option(None, "--target", "-t",
+                                               help="Target name or path to its TOML file; repeat for several "
+                                                    "(default: x86-cpu-onnxruntime)."),
+    all_targets: bool = typer.Option(False, "--all", help="Build every target in the targets folders."),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="Output folder; artifacts go to OUT/<target>/."),
     dataset: Optional[str] = typer.Option(None, help="Built-in dataset (default: mnist5k)."),
     student: Optional[str] = typer.Option(None, help="Student registry name (default: a small ResNet)."),
@@ -39,34 +41,66 @@ def build(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted distillation."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Distill, quantize, compile and validate a student for each target, on the built-in data."""
-    import edgekd
-    from edgekd.targets import load_target
+    """Distill, quantize, compile and validate a student for each target, on the built-in data.
+
+    Targets sharing a numeric format share one distillation. Writes OUT/<target>/, OUT/manifest.json
+    and OUT/report.html. Exit 0 only if every target was built and every target validated here
+    passed its gate; a target built but not runnable here is listed as "not run here" and does not
+    fail the build (it is never counted as passed); 1 otherwise; 2 for bad input.
+    """
+    import shlex
+    import sys
+
+    from edgekd.matrix import build_all, resolve_targets
 
     _setup_logging(verbose)
-    try:
-        targets = [load_target(t) for t in target]  # all target files are checked before any work
+    if all_targets and target:
+        console.print("[red]error:[/red] pass either --all or --target, not both")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:  # all target files are checked before any work
+        targets = resolve_targets(None if all_targets else (target or ["x86-cpu-onnxruntime"]))
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    results = []
-    for tgt in targets:
-        console.rule(f"[bold]{tgt.name}")
-        try:
-            results.append(edgekd.build(target=tgt, out_dir=out, dataset=dataset, student=student, epochs=epochs,
-                                        seed=seed, calib_size=calib_size, resume=resume))
-        except (ConfigError, DataError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-        except EdgeKDError as exc:
-            console.print(f"[red]error:[/red] {tgt.name}: {exc}")
-            raise typer.Exit(EXIT_GATE_FAILED) from None
-    Console().print(summary_table([r.report for r in results]))
-    failed = [r for r in results if not r.passed]
-    for r in failed:
-        for reason in r.report["gate"]["reasons"]:
-            console.print(f"[red]gate failed[/red] {r.report['target']['name']}: {reason}")
-    raise typer.Exit(EXIT_GATE_FAILED if failed else 0)
+    command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
+                           calib_size=calib_size, resume=resume, command=command)
+    except (ConfigError, DataError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except EdgeKDError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_GATE_FAILED) from None
+    Console().print(matrix_table(matrix))
+    for r in matrix.results:
+        if r.status != "passed":
+            colour = "yellow" if r.status == "not run here" else "red"
+            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {r.reason}")
+    console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}")
+    raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
+
+
+def matrix_table(matrix) -> Table:
+    """The end-of-build summary: one row per target, latency labelled measured / predicted / none."""
+    table = Table(title=f"edgekd build summary ({matrix.seconds:.0f} s)")
+    for col in ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
+                "latency ms", "size KiB"):
+        table.add_column(col, justify="left" if col in ("target", "backend", "status") else "right")
+    colours = {"passed": "green", "not run here": "yellow", "not built here": "dim"}
+    for r in matrix.results:
+        rep = r.report or {}
+        art = rep.get("artifact", {})
+        lat = (rep.get("run") or {}).get("latency") or {}
+        pct = lambda x: "—" if x is None else f"{x * 100:.2f}%"  # noqa: E731
+        latency = f"{lat['ms']:.3f} ({lat['kind']})" if lat.get("ms") is not None else "—"
+        table.add_row(r.target, rep.get("target", {}).get("backend", "—"),
+                      f"[{colours.get(r.status, 'red')}]{r.status}", pct(art.get("accuracy")) +
+                      (f" {art['precision']}" if art.get("precision") else ""),
+                      pct(rep.get("student", {}).get("accuracy")), pct(rep.get("teacher", {}).get("accuracy")),
+                      pct(art.get("agreement_teacher")), latency,
+                      f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—")
+    return table
 
 
 def summary_table(reports: list[dict]) -> Table:
@@ -86,7 +120,7 @@ def summary_table(reports: list[dict]) -> Table:
 
 @app.command()
 def targets() -> None:
-    """List the build targets, one line each."""
+    """List the build targets, each with what can be built and validated on this machine."""
     from edgekd.targets import list_targets
 
     try:
@@ -94,10 +128,16 @@ def targets() -> None:
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    from edgekd.matrix import capability
+
     for t in found:
         budget = f"{t.latency.budget_ms} ms" if t.latency.budget_ms else "no budget"
         typer.echo(f"{t.name:30s} {t.backend:14s} w{t.format.weights}/a{t.format.activations:5s} {budget:>10s}  "
                    f"{t.description}")
+        cap = capability(t)
+        run = "validate here: " + ("yes, latency measured" if cap.latency_here else
+                                   f"accuracy only; latency {cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
+        typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
 
 
 def main() -> None:  # console-script entry point

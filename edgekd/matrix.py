@@ -60,8 +60,12 @@ def capability(target: Target) -> Capability:
     host = platform.machine()
     if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
         return Capability(target.name, name, can_build, build_reason, True, "", False,
-                          f"not measured on the device: it is {target.arch}, this machine is {host}; the same "
-                          f"{name} artifact was validated here for accuracy only")
+                          f"not measured on the device (it is {target.arch}, this machine is {host}; the same "
+                          f"{name} artifact runs here, so accuracy is validated here)")
+    if run and target.latency.model != "measured":
+        return Capability(target.name, name, can_build, build_reason, True, "", False,
+                          f"not measured on the device (the {name} runtime runs here, but this machine is not the "
+                          f"device: the target's latency model is {target.latency.model!r})")
     latency_reason = "" if run else f"not measured on the device: {run_reason}"
     return Capability(target.name, name, can_build, build_reason, run, run_reason, run, latency_reason)
 
@@ -275,17 +279,37 @@ def _compile_only(target, trained, config, ctx: _Context, cap: Capability, start
 
 
 def _latency_record(report: dict, cap: Capability, target: Target) -> dict:
-    """Latency with its kind: measured here, predicted (by a backend estimate), or none, with the reason."""
+    """Latency with its kind: measured here on the device, predicted by the target's latency model, or none."""
     art = report["artifact"]
-    if cap.latency_here and art.get("latency_ms"):
-        return {"kind": "measured", "ms": art["latency_ms"]["p50"], "p90_ms": art["latency_ms"]["p90"],
-                "how": f"measured here in {art['latency_ms']['runtime']}, batch 1"}
-    estimate = (art.get("details") or {}).get("predicted_latency_ms")
-    if isinstance(estimate, dict) and estimate.get("ms") is not None:
-        return {"kind": "predicted", "ms": float(estimate["ms"]), "how": estimate.get("source", "backend estimate"),
-                "note": cap.latency_reason}
-    return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured",
-            "how": f"latency model {target.latency.model!r}: no model for {target.name} yet"}
+    measured = art.get("latency_ms") if cap.latency_here else None
+    pred = _prediction(report, target, measured["p50"] if measured else None)
+    model = pred.get("latency_model") or {}
+    if measured:
+        return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
+                "how": f"measured here in {measured['runtime']}, batch 1", "predicted_ms": pred.get("latency_predicted_ms"),
+                "model": model}
+    if pred.get("latency_predicted_ms") is not None:
+        return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
+                "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}
+    why = model.get("reason") or "; ".join(model.get("warnings") or []) or f"no latency model for {target.name}"
+    return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured", "how": why, "model": model,
+            **({"flops_proxy_mmac": pred["flops_proxy_mmac"]} if "flops_proxy_mmac" in pred else {})}
+
+
+def _prediction(report: dict, target: Target, measured_ms: float | None) -> dict:
+    """The target's latency model applied to the student (edgekd.hw); {} where it cannot apply."""
+    art = report["artifact"]
+    if "latency_model" in art:  # the build report already holds the prediction
+        return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
+    arch = report["student"].get("arch")
+    if not isinstance(arch, dict) or "name" not in arch:
+        return {"latency_model": {"reason": "the student is not a registry architecture: no latency model applies"}}
+    try:
+        from edgekd.hw.model import predict_for_report
+    except ImportError as exc:
+        return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
+    shape, classes = tuple(report["dataset"]["input_shape"]), len(report["dataset"]["classes"])
+    return predict_for_report(target, arch, shape, classes, measured_ms)
 
 
 def _rewrite_reports(report: dict, artifact: Artifact) -> None:

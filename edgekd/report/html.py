@@ -1,0 +1,219 @@
+"""``build/report.html``: one self-contained page for a matrix build (inline CSS and SVG, no scripts).
+
+Readable offline: nothing is fetched. Every target appears with its status; a target that was not
+run here shows the reason and is never shown as passed.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from edgekd._io import write_text
+from edgekd.report import plots
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1180px;
+ padding:0 1rem;color:#1d1d1f}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:.3rem .5rem;border-bottom:1px solid #eee;
+ text-align:right;vertical-align:top}th{background:#f6f6f8}td:first-child,th:first-child{text-align:left}
+.badge{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;font-size:12px;font-weight:600;
+ white-space:nowrap}.passed{background:#d9f2dd;color:#1b6b2a}.failed,.error{background:#fbdcdc;color:#9b1c1c}
+.not-run-here{background:#fff1cc;color:#7a5300}.not-built-here{background:#e8e8ee;color:#444}
+.muted{color:#6e6e73}.reason{font-size:12px;color:#6e6e73;text-align:left}figure{margin:1rem 0}
+figcaption{font-size:12px;color:#6e6e73}figure svg{max-width:100%;height:auto}code{font-size:12px}
+.verdict{font-size:1.1rem;font-weight:600}details{margin:.4rem 0}
+"""
+
+
+def write_html(matrix, path: Path) -> Path:
+    """Render ``matrix`` (a :class:`~edgekd.matrix.MatrixResult`) to ``path``; returns the path."""
+    return write_text(path, render(matrix))
+
+
+def render(matrix) -> str:
+    manifest = matrix.manifest or {}
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>edgekd build report</title>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>",
+             _header(matrix, manifest), _summary(matrix), _plots(matrix), _details(matrix), _provenance(manifest),
+             "</body></html>"]
+    return "\n".join(parts)
+
+
+def _fmt_pct(x) -> str:
+    return "—" if x is None else f"{x * 100:.2f}%"
+
+
+def _badge(status: str) -> str:
+    return f"<span class='badge {status.replace(' ', '-')}'>{escape(status)}</span>"
+
+
+def _header(matrix, manifest: dict) -> str:
+    counts = {s: len(matrix.by_status(s)) for s in ("passed", "failed", "not run here", "not built here", "error")}
+    verdict = "every target built; every target validated here passed its gate" if matrix.ok else \
+        "NOT OK: some target failed its gate, failed to build, or could not be built here"
+    inputs = manifest.get("inputs", {})
+    teacher = inputs.get("teacher", {})
+    first = next((r.report for r in matrix.results if r.report), None)
+    teacher_acc = _fmt_pct(first["teacher"]["accuracy"]) if first else "—"
+    return (f"<h1>edgekd build report</h1><p class='muted'>{escape(str(manifest.get('created', '')))} · "
+            f"<code>{escape(str(manifest.get('command', '')))}</code></p>"
+            f"<p class='verdict'>{escape(verdict)}</p><p>" + " · ".join(
+                f"{_badge(s)} {n}" for s, n in counts.items() if n) + "</p>"
+            f"<p>Dataset <b>{escape(str(inputs.get('dataset', '—')))}</b> "
+            f"({inputs.get('train', {}).get('samples', '—')} train / {inputs.get('val', {}).get('samples', '—')} val); "
+            f"teacher <b>{escape(str(teacher.get('arch', '—')))}</b> ({escape(str(teacher.get('source', '')))}), "
+            f"val top-1 {teacher_acc} in torch. Build time {matrix.seconds:.1f} s.</p>"
+            "<p class='muted'>Statuses: <i>passed</i>/<i>failed</i> — the artifact ran here in its own runtime and "
+            "met / missed its gate; <i>not run here</i> — the artifact was built but its runtime or device is not "
+            "on this machine (never counted as passed); <i>not built here</i> — this machine lacks the backend; "
+            "<i>error</i> — building or validating raised.</p>")
+
+
+def _latency_cell(report: dict | None) -> str:
+    lat = ((report or {}).get("run") or {}).get("latency") or {}
+    if lat.get("kind") in ("measured", "predicted") and lat.get("ms") is not None:
+        return f"{lat['ms']:.3f} <span class='muted'>({lat['kind']})</span>"
+    return "<span class='muted'>none: not measured on the device</span>" if report else "—"
+
+
+def _summary(matrix) -> str:
+    head = ("target", "backend · device", "precision", "status", "artifact top-1", "fp32 student", "teacher",
+            "agree w/ teacher", "latency ms (b1 p50)", "budget ms", "size KiB", "gate / reason")
+    rows = []
+    for r in matrix.results:
+        rep = r.report or {}
+        art, tgt = rep.get("artifact", {}), rep.get("target", {})
+        gate = rep.get("gate") or {}
+        size = f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—"
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
+            f"<a href='#t-{escape(r.target)}'>{escape(r.target)}</a>",
+            escape(f"{tgt.get('backend', '—')} · {tgt.get('device', '—')}"), escape(str(art.get("precision", "—"))),
+            _badge(r.status), _fmt_pct(art.get("accuracy")), _fmt_pct(rep.get("student", {}).get("accuracy")),
+            _fmt_pct(rep.get("teacher", {}).get("accuracy")), _fmt_pct(art.get("agreement_teacher")),
+            _latency_cell(r.report), escape(str(art.get("latency_budget_ms") or "—")), size,
+            f"<div class='reason'>{escape(_gate_text(r, gate))}</div>")) + "</tr>")
+    return ("<h2>Targets</h2><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _gate_text(r, gate: dict) -> str:
+    if r.status == "passed":
+        drop = gate.get("accuracy_drop_points")
+        return f"passed: {drop:.2f} points below the teacher (allowed {gate.get('max_accuracy_drop')})"
+    return r.reason or r.status
+
+
+def _plot_data(matrix) -> dict:
+    points, series, histories, searches = [], {}, {}, {}
+    teacher_pc, labels, teacher_acc = [], [], None
+    for r in matrix.results:
+        rep = r.report
+        if not rep:
+            continue
+        teacher_acc = rep["teacher"]["accuracy"]
+        teacher_pc = rep["teacher"].get("per_class_accuracy") or teacher_pc
+        labels = rep["dataset"].get("classes") or labels
+        key = (matrix.manifest.get("targets", {}).get(r.target) or {}).get("share_key") or r.target
+        lat = (rep.get("run") or {}).get("latency") or {}
+        art = rep["artifact"]
+        if art.get("accuracy") is not None:
+            series[f"{r.target} ({art['precision']})"] = art.get("per_class_accuracy") or []
+            points.append({"name": r.target, "accuracy": art["accuracy"], "latency_ms": lat.get("ms"),
+                           "kind": lat.get("kind")})
+        series.setdefault(f"fp32 student [{key}]", rep["student"].get("per_class_accuracy") or [])
+        histories.setdefault(key, rep["distillation"]["history"])
+        if rep.get("search"):
+            searches.setdefault(key, rep["search"])
+    return {"points": points, "series": series, "histories": histories, "searches": searches,
+            "teacher_pc": teacher_pc, "labels": labels, "teacher_acc": teacher_acc}
+
+
+def _figure(svg: str | None, caption: str, index: int, empty: str) -> str:
+    if svg is None:
+        return f"<p class='muted'>{escape(empty)}</p>"
+    return f"<figure>{plots.scope_ids(svg, f'fig{index}')}<figcaption>{escape(caption)}</figcaption></figure>"
+
+
+def _plots(matrix) -> str:
+    ok, why = plots.available()
+    if not ok:
+        return f"<h2>Plots</h2><p class='muted'>{escape(why)}</p>"
+    d = _plot_data(matrix)
+    no_lat = [p["name"] for p in d["points"] if p["latency_ms"] is None]
+    out = ["<h2>Accuracy vs latency</h2>", _figure(
+        plots.pareto(d["points"], d["teacher_acc"]),
+        "Artifact top-1 vs batch-1 latency per target; filled: measured here in the target's runtime, hollow: "
+        "predicted. Latencies measured on different machines are not comparable."
+        + (f" No latency for: {', '.join(no_lat)} (not measured on the device, no latency model)." if no_lat else ""),
+        1, "No target has a measured or predicted latency: nothing to plot.")]
+    out += ["<h2>Per-class accuracy vs the teacher</h2>", _figure(
+        plots.class_deltas(d["series"], d["teacher_pc"], d["labels"]),
+        "Per-class top-1 minus the teacher's, in points, on the validation data: each validated artifact, and "
+        "the fp32 student (torch) of each shared distillation.", 2, "No per-class data.")]
+    clouds = [_figure(plots.search_cloud(s), f"Student search [{k}]: score vs predicted latency, chosen student "
+                      "starred.", 3 + i, "") for i, (k, s) in enumerate(d["searches"].items())]
+    out += ["<h2>Student search</h2>", *(clouds or ["<p class='muted'>No student search was run for this build "
+                                                    "(the student was given or the default).</p>"])]
+    out += ["<h2>Distillation</h2>", _figure(
+        plots.distill_curves(d["histories"]), "Per-epoch training loss terms and fp32 student validation top-1, one "
+        "colour per shared distillation (targets with the same numeric format share one).", 99, "No history.")]
+    return "\n".join(out)
+
+
+def _details(matrix) -> str:
+    out = ["<h2>Per target</h2>"]
+    for r in matrix.results:
+        rep = r.report
+        out.append(f"<h3 id='t-{escape(r.target)}'>{escape(r.target)} {_badge(r.status)}</h3>")
+        if r.reason:
+            out.append(f"<p>{escape(r.reason)}</p>")
+        if not rep:
+            continue
+        art, lat = rep["artifact"], (rep.get("run") or {}).get("latency") or {}
+        kept = art.get("details", {}).get("kept_float") or []
+        out.append("<ul>" + "".join(f"<li>{x}</li>" for x in (
+            f"Artifact <code>{escape(art['path'])}</code>, {escape(art['precision'])}, {art['size_bytes'] / 1024:.1f} "
+            f"KiB; numeric format <code>{escape(_fmt_format(rep['target']['format']))}</code>.",
+            f"Latency: {escape(_latency_text(lat))}.",
+            "Kept in float: " + (escape(", ".join(f"{k.get('layer')} ({k.get('reason')})" for k in kept)) or "none")
+            + ".",
+            f"Agreement with the fp32 student: {_fmt_pct(art.get('agreement_student'))}; mean KL to the teacher "
+            f"{art['kl_teacher']:.4f}." if "kl_teacher" in art else "Artifact not run here: no accuracy.",
+            f"Calibration: {escape(str(art.get('details', {}).get('calibration') or 'none'))}.",
+        )) + "</ul>")
+        ops = art.get("details", {}).get("runtime_ops") or art.get("details", {}).get("exported_ops")
+        if ops:
+            out.append(f"<details><summary>Operators</summary><code>{escape(str(ops))}</code></details>")
+    return "\n".join(out)
+
+
+def _fmt_format(fmt: dict) -> str:
+    return (f"w{fmt['weights']}/a{fmt['activations']}, {fmt['weight_granularity']}, "
+            f"{'symmetric' if fmt['activation_symmetric'] else 'asymmetric'} activations")
+
+
+def _latency_text(lat: dict) -> str:
+    if lat.get("kind") == "measured":
+        return f"{lat['ms']:.3f} ms p50 ({lat.get('how')})"
+    if lat.get("kind") == "predicted":
+        return f"{lat['ms']:.3f} ms predicted ({lat.get('how')}); {lat.get('note', '')}"
+    return f"none — {lat.get('note') or 'not measured'} ({lat.get('how', '')})"
+
+
+def _provenance(manifest: dict) -> str:
+    if not manifest:
+        return ""
+    git = manifest.get("git", {})
+    tools = ", ".join(f"{k} {v}" for k, v in manifest.get("tools", {}).items() if v)
+    env = manifest.get("environment", {})
+    rows = "".join(f"<tr><td>{escape(name)}</td><td><code>{escape(f)}</code></td><td><code>{info['sha256'][:16]}…"
+                   f"</code></td><td>{info['bytes']}</td></tr>"
+                   for name, t in manifest.get("targets", {}).items() for f, info in (t.get("files") or {}).items())
+    return (f"<h2>Provenance</h2><p>git {escape(str(git.get('revision')))}{' (uncommitted changes)' if git.get('dirty') else ''}"
+            f"; seeds {escape(str(manifest.get('seeds')))}; {escape(str(env.get('cpu')))} ({env.get('cpus')} CPUs), "
+            f"Python {escape(str(env.get('python')))}.</p><p class='muted'>{escape(tools)}</p>"
+            "<details><summary>Artifact files (sha256; full hashes in manifest.json)</summary><table><thead><tr>"
+            "<th>target</th><th>file</th><th>sha256</th><th>bytes</th></tr></thead><tbody>" + rows
+            + "</tbody></table></details>")
