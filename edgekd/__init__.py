@@ -19,6 +19,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "build": ("edgekd.pipeline", "build"),
     "BuildResult": ("edgekd.pipeline", "BuildResult"),
+    "build_all": ("edgekd.matrix", "build_all"),
+    "MatrixResult": ("edgekd.matrix", "MatrixResult"),
     "compile": ("edgekd.compile", "compile"),
     "validate": ("edgekd.validate", "validate"),
     "load": ("edgekd.runtime", "load"),
