@@ -13,13 +13,13 @@ import logging
 import platform
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from edgekd.backends.base import _TABLE, Artifact, get_backend
-from edgekd.errors import ConfigError, DataError, EdgeKDError, MissingExtraError
+from edgekd.errors import ConfigError, DataError, EdgeKDError, MissingExtraError, NotRunHere
 from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,9 @@ def capability(target: Target) -> Capability:
     can_build, build_reason = True, ""
     if hasattr(backend, "can_compile"):  # optional: backends whose compile needs an SDK not installed here
         can_build, build_reason = backend.can_compile()
-    run, run_reason = backend.is_available()
+    # optional per-target check (a backend may run here on one device, e.g. a CPU, but not another, e.g. an NPU)
+    run, run_reason = backend.is_available_for(target) if hasattr(backend, "is_available_for") else \
+        backend.is_available()
     host = platform.machine()
     if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
         return Capability(target.name, name, can_build, build_reason, True, "", False,
@@ -235,29 +237,26 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
 
 def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
     """Compile, and validate where possible, one target; never raises for a target-level failure."""
-    from edgekd.pipeline import deliver_step
+    from edgekd.compile import compile as compile_model
 
     cap = capability(target)
     if not cap.build:
         return TargetResult(target.name, NOT_BUILT, f"not built here: {cap.build_reason}")
     started = time.perf_counter()
     try:
-        if cap.run:
-            result = deliver_step(trained, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, target,
-                                  ctx.out_dir, ctx.calib_size, ctx.latency_runs, started,
-                                  measure_latency=cap.latency_here)
-            report, artifact = result.report, result.artifact
-            status = PASSED if result.passed else FAILED
-            reason = "; ".join(report["gate"]["reasons"])
-        else:
-            artifact, report = _compile_only(target, trained, config, ctx, cap, started)
-            status, reason = NOT_RUN, f"not run here: {cap.run_reason}"
-    except (MissingExtraError, ImportError) as exc:
+        artifact = compile_model(trained.model, target, ctx.data.train, ctx.out_dir, spec=ctx.data.spec,
+                                 calib_size=ctx.calib_size)
+    except (MissingExtraError, NotRunHere, ImportError) as exc:
         return TargetResult(target.name, NOT_BUILT, f"not built here: {exc}")
     except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the others
-        log.error("%s failed: %s", target.name, exc)
-        log.debug("%s", traceback.format_exc())
-        return TargetResult(target.name, ERROR, f"{type(exc).__name__}: {exc}")
+        return _error(target, "compile", exc)
+    try:
+        status, reason, report = _validate_or_explain(artifact, target, trained, config, ctx, cap, started)
+    except Exception as exc:  # noqa: BLE001
+        return _error(target, "validation", exc, artifact)
+    if status == NOT_RUN and cap.run:  # the backend runs here but not this target's device
+        cap = replace(cap, run=False, run_reason=reason, latency_here=False,
+                      latency_reason=f"not measured on the device ({reason})")
     report["teacher"].setdefault("per_class_accuracy", ctx.teacher_view["per_class_accuracy"])
     report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__,
                      "latency": _latency_record(report, cap, target)}
@@ -265,17 +264,36 @@ def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
     return TargetResult(target.name, status, reason, report, artifact)
 
 
-def _compile_only(target, trained, config, ctx: _Context, cap: Capability, started: float):
-    """Build the artifact of a target whose runtime is not here; report what can be known without it."""
-    from edgekd.compile import compile as compile_model
+def _validate_or_explain(artifact, target, trained, config, ctx: _Context, cap: Capability, started: float):
+    """(status, reason, report): run the artifact here if its runtime is here, else say why not."""
+    from edgekd.pipeline import validate_step
+
+    why = cap.run_reason
+    if cap.run:
+        try:
+            result = validate_step(artifact, trained, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config,
+                                   target, ctx.latency_runs, started, measure_latency=cap.latency_here)
+            return (PASSED if result.passed else FAILED), "; ".join(result.report["gate"]["reasons"]), result.report
+        except NotRunHere as exc:  # the backend runs here, but not on this target's device (e.g. an NPU)
+            why = str(exc)
+    report = _not_run_report(artifact, target, trained, config, ctx, why, started)
+    return NOT_RUN, report["gate"]["reasons"][0], report
+
+
+def _error(target, stage: str, exc: Exception, artifact: Artifact | None = None) -> TargetResult:
+    log.error("%s: %s failed: %s", target.name, stage, exc)
+    log.debug("%s", traceback.format_exc())
+    return TargetResult(target.name, ERROR, f"{stage} failed: {type(exc).__name__}: {exc}", None, artifact)
+
+
+def _not_run_report(artifact, target, trained, config, ctx: _Context, why: str, started: float) -> dict:
+    """The report of an artifact built here whose runtime or device is not here."""
     from edgekd.report.manifest import partial_report
 
-    artifact = compile_model(trained.model, target, ctx.data.train, ctx.out_dir, spec=ctx.data.spec,
-                             calib_size=ctx.calib_size)
-    report = partial_report(target=target, artifact=artifact, data=ctx.data, teacher_logits=ctx.teacher_view["logits"],
-                            teacher_info=ctx.teacher_info, trained=trained, loss=ctx.loss, config=config,
-                            reason=f"not run here: {cap.run_reason}", seconds=time.perf_counter() - started)
-    return artifact, report
+    reason = why if why.startswith("not run here") or "not run here:" in why else f"not run here: {why}"
+    return partial_report(target=target, artifact=artifact, data=ctx.data, teacher_logits=ctx.teacher_view["logits"],
+                          teacher_info=ctx.teacher_info, trained=trained, loss=ctx.loss, config=config,
+                          reason=reason, seconds=time.perf_counter() - started)
 
 
 def _latency_record(report: dict, cap: Capability, target: Target) -> dict:

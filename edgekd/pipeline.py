@@ -92,8 +92,15 @@ def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, conf
 def deliver_step(trained, teacher, teacher_info, data: "_Data", loss, config, target: Target, out_dir: Path,
                  calib_size, latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
     """Compile the distilled student for ``target``, validate it in its runtime, write its reports."""
+    artifact = compile_model(trained.model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
+    return validate_step(artifact, trained, teacher, teacher_info, data, loss, config, target, latency_runs, started,
+                         measure_latency)
+
+
+def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Data", loss, config, target: Target,
+                  latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
+    """Validate a compiled artifact in its runtime against the teacher, gate it, write its reports."""
     student_model = trained.model
-    artifact = compile_model(student_model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
     validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
                           latency_runs=latency_runs, measure_latency=measure_latency)
     gate = evaluate_gate(target, validation)
