@@ -1,0 +1,68 @@
+"""What ``edgekd profile`` prints: a target's latency model, a refit, or an artifact timed in its runtime."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from edgekd.hw.features import arch_key
+from edgekd.hw.model import latency_model, profile_path
+
+
+def profile_command(target: str, *, fit: bool = False, artifact: Path | None = None, networks: int = 40,
+                    time_limit_s: float = 540.0) -> list[str]:
+    """Lines describing the target's latency model (after refitting it when ``fit``) and the artifact's timing."""
+    from edgekd.targets import load_target
+
+    tgt = load_target(target)
+    lines = []
+    if fit:
+        path = _fit(tgt, networks, time_limit_s)
+        lines.append(f"wrote {path}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = latency_model(tgt)
+    lines += [f"{tgt.name}: latency model kind {model.kind!r}", *[f"  warning: {w.message}" for w in caught]]
+    src = model.source
+    if model.kind == "profile":
+        meas = src["measurements"]
+        lines.append(f"  fitted {src['date']} on {src['machine']['cpu']} ({src['machine']['cpus']} CPUs), "
+                     f"{src['runtime']} {src['versions'].get(src['runtime'])}, {src['threads']} thread(s), "
+                     f"batch {src['batch']}: {meas['networks']} networks, {meas['timed_runs']} timed runs, "
+                     f"median spread {meas['median_spread'] * 100:.1f}%")
+        fit_stats = model.table["fit"]
+        lines.append(f"  {model.precision}: in-sample RMSPE {fit_stats['in_sample_rmspe'] * 100:.1f}%, "
+                     f"{fit_stats['distinct_blocks']} distinct blocks in the lookup table ({src['file']})")
+    if artifact is not None:
+        lines += _time_artifact(tgt, Path(artifact), model)
+    return lines
+
+
+def _fit(tgt, networks: int, time_limit_s: float) -> Path:
+    from edgekd.hw.fit import fit_profile
+
+    return fit_profile(tgt, networks_per_space=networks, time_limit_s=time_limit_s, progress=True,
+                       out=profile_path(tgt.name, for_writing=True))
+
+
+def _time_artifact(tgt, path: Path, model) -> list[str]:
+    import json
+
+    from edgekd.backends.base import Artifact
+    from edgekd.hw.profiler import profile
+
+    art = Artifact.read(path)
+    result = profile(art, threads=tgt.latency.threads, runtime=art.backend if art.backend in
+                     ("onnxruntime", "openvino", "executorch") else None)
+    env = result.env
+    lines = [f"artifact {art.path}: median {result.median_ms:.4f} ms (p90 {result.p90_ms:.4f}), spread "
+             f"{result.spread * 100:.1f}% over {len(result.rounds)} rounds, {result.runs} runs, "
+             f"{'stable' if result.stable else 'NOT stable'}; {env['runtime']} {env['runtime_version']}, "
+             f"{env['threads']} thread(s), batch {env['batch']}, {env['precision']}"]
+    report = art.folder / "report.json"
+    arch = json.loads(report.read_text())["student"].get("arch") if report.exists() else None
+    if model.kind == "profile" and isinstance(arch, dict) and "name" in arch:
+        predicted = model.predict_ms(arch, art.input_shape)
+        lines.append(f"  predicted {predicted:.4f} ms ({(predicted / result.median_ms - 1) * 100:+.1f}% vs measured) "
+                     f"for {arch_key(arch)}")
+    return lines

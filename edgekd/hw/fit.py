@@ -1,0 +1,248 @@
+"""Fit a target's latency profile from measurements of sampled networks in its real runtime.
+
+Each sampled network is compiled as the target compiles it (ONNX export, int8 QDQ for int8),
+timed whole with :func:`~edgekd.hw.profiler.profile`, and once more with ONNX Runtime's node
+profiler so that every runtime kernel (after fusion) is attributed to its block. Block times
+fill the lookup table and train the boosted trees; whole-network times fit the overhead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.errors import ConfigError
+from edgekd.hw import trees
+from edgekd.hw.features import FEATURES, arch_key, attribute, blocks_of, exported_ops
+from edgekd.hw.model import PROFILE_SCHEMA, profile_path, target_precision
+from edgekd.hw.profiler import profile, profile_nodes, runtime_version
+
+log = logging.getLogger(__name__)
+
+_NOT_KERNELS = {"Constant", "Identity"}
+
+
+def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symmetric_activations: bool = False,
+                 seed: int = 0) -> tuple[Path, Path]:
+    """Build ``arch`` (random weights: latency does not depend on them) and compile it like the target.
+
+    Returns ``(fp32 file, file the runtime runs)``; both are the same file for fp32.
+    """
+    import torch
+
+    from edgekd.backends.export import export_onnx
+    from edgekd.backends.onnxruntime import quantize_qdq
+    from edgekd.models import create_student
+
+    torch.manual_seed(seed)
+    kwargs = dict(arch)
+    model = create_student(kwargs.pop("name"), tuple(input_shape), 10, **kwargs).eval()
+    fp32 = export_onnx(model, tuple(input_shape), Path(folder) / "fp32.onnx")
+    if precision == "fp32":
+        return fp32, fp32
+    if precision != "int8":
+        raise ConfigError(f"latency profile: precision {precision!r} is not supported; use int8 or fp32")
+    calib = np.random.default_rng(seed).standard_normal((16, *input_shape)).astype(np.float32)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))  # ONNX Runtime's quantizer logs every bias copy on the root logger
+    try:
+        return fp32, quantize_qdq(fp32, Path(folder) / "int8.onnx", calib,
+                                  symmetric_activations=symmetric_activations)
+    finally:
+        root.setLevel(level)
+
+
+def measure_network(arch: dict, input_shape, precision: str, *, threads: int = 1, symmetric_activations=False,
+                    node_runs: int = 30, **timing) -> dict:
+    """Time one network whole and per block in ONNX Runtime; the record :func:`fit_table` consumes."""
+    blocks = blocks_of(arch, input_shape, 10, precision)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, path = compile_onnx(arch, input_shape, precision, Path(tmp),
+                                  symmetric_activations=symmetric_activations)
+        total = profile(path, input_shape, threads=threads, precision=precision, **timing)
+        nodes = profile_nodes(path, input_shape, threads=threads, runs=node_runs)
+        unfused = exported_ops(fp32, blocks)
+    per_block = attribute(nodes, blocks)
+    return {"arch": arch, "input_shape": list(input_shape), "precision": precision, "total_ms": total.median_ms,
+            "spread": total.spread, "runs": total.runs,
+            "blocks": {p: {**v, "exported": [op for op in unfused[p] if op not in _NOT_KERNELS]}
+                       for p, v in per_block.items()}}
+
+
+def fit_table(measurements: list[dict], precision: str, *, seed: int = 0) -> dict:
+    """Fit one precision's lookup table, regressor, kernel counts and overhead from measurement records.
+
+    A record holds ``arch``, ``input_shape``, ``total_ms`` and ``blocks`` (``{block path: {"ms": ...}}``,
+    optionally ``"ops"`` and ``"exported"``), as :func:`measure_network` returns.
+    """
+    recs = [m for m in measurements if m["precision"] == precision]
+    if len(recs) < 3:
+        raise ConfigError(f"latency fit ({precision}): {len(recs)} networks measured; at least 3 are needed")
+    nets = [(m, blocks_of(m["arch"], m["input_shape"], 10, precision)) for m in recs]
+    kernels, fusion = _kernel_table(nets)
+    levels = _levels(nets, kernels)
+    samples, x, y = defaultdict(list), [], []
+    for (m, blocks), level in zip(nets, levels):
+        for b in blocks:
+            ms = max(float(m["blocks"][b.path]["ms"]) * level, 1e-5)
+            samples[b.key].append(ms)
+            x.append(b.vector())
+            y.append(np.log(ms))
+    lut = {k: float(np.median(v)) for k, v in samples.items()}
+    reg = trees.fit_gbrt(np.array(x), np.array(y), seed=seed)
+    table = {"lut": lut, "regressor": trees.to_json(reg, FEATURES), "kernels": kernels, "fusion": fusion}
+    sums = [sum(lut[b.key] for b in blocks) for _, blocks in nets]
+    coef, stats = _overhead(nets, sums, kernels)
+    table["overhead"] = {"scale": coef[0], "base_ms": coef[1], "per_kernel_ms": coef[2]}
+    table["fit"] = {**stats, "blocks": len(x), "distinct_blocks": len(lut), "networks": len(recs)}
+    return table
+
+
+def _kernel_table(nets) -> tuple[dict, dict]:
+    """Runtime kernels per block signature (the most common count) and one exported-vs-runtime example."""
+    counts, fusion = defaultdict(Counter), {}
+    for m, blocks in nets:
+        for b in blocks:
+            rec = m["blocks"][b.path]
+            if "ops" in rec:
+                counts[b.signature][len(rec["ops"])] += 1
+                fusion.setdefault(b.signature, {"exported": rec.get("exported", []), "runtime": rec["ops"]})
+    return {s: c.most_common(1)[0][0] for s, c in counts.items()}, fusion
+
+
+def _levels(nets, kernels) -> list[float]:
+    """Per network, the factor turning profiled kernel times into plain-run milliseconds.
+
+    The node profiler inflates kernels (a global ``scale``) and ran at another moment than the plain
+    timing (the machine's load differs: a per-network residual). Both are divided out, so a block's
+    table entry is in the units of an unprofiled run; the fixed overheads stay out of the blocks.
+    """
+    raw = [sum(float(m["blocks"][b.path]["ms"]) for b in blocks) for m, blocks in nets]
+    coef, _ = _overhead(nets, raw, kernels)
+    return [coef[0] * m["total_ms"] / max(coef[0] * p + coef[1] + coef[2] * _kernels(blocks, kernels), 1e-9)
+            for (m, blocks), p in zip(nets, raw)]
+
+
+def _kernels(blocks, kernels: dict) -> int:
+    return sum(int(kernels.get(b.signature, 1)) for b in blocks)
+
+
+def _overhead(nets, sums, kernels) -> tuple[list[float], dict]:
+    """measured = scale · Σ block + base + per_kernel · kernels, by relative non-negative least squares."""
+    from scipy.optimize import nnls
+
+    a = np.array([[s, 1.0, _kernels(blocks, kernels)] for s, (_, blocks) in zip(sums, nets)])
+    y = np.array([m["total_ms"] for m, _ in nets])
+    weights = 1.0 / y  # relative error matters: small networks count as much as big ones
+    coef, _ = nnls(a * weights[:, None], y * weights)
+    rel = (a @ coef - y) / y
+    return [float(c) for c in coef], {"in_sample_rmspe": float(np.sqrt(np.mean(rel ** 2))),
+                                      "in_sample_within_10pct": float(np.mean(np.abs(rel) <= 0.10))}
+
+
+def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_shapes=((1, 28, 28),),
+                time_limit_s: float = 540.0, seed: int = 0, out: Path | None = None, progress: bool = False,
+                raw_out: Path | None = None, **timing) -> Path:
+    """Measure sampled networks on this machine and write ``targets/profiles/<target>.json``.
+
+    Args:
+        target: a target whose runtime runs on this machine's CPU (ONNX Runtime CPU targets).
+        precisions: default ``("int8", "fp32")`` (the target's own first).
+        networks_per_space: networks sampled from each search space (before the time limit).
+        input_shapes: (C, H, W) shapes to measure; networks are spread over them.
+        time_limit_s: measuring stops once this is spent; the fit uses what was measured.
+        raw_out: where to also write the raw per-block records (for :func:`fit_records`).
+    """
+    from edgekd.hw.sampling import sample_archs
+    from edgekd.targets import load_target
+
+    target = load_target(target)
+    if target.backend != "onnxruntime" or target.device != "cpu":
+        raise ConfigError(f"{target.name}: runs {target.backend} on {target.device}; latency profiles are fitted "
+                          "only for targets that run on this machine's CPU (an emulator's wall time is not "
+                          "the device's latency)")
+    own = target_precision(target)
+    precisions = tuple(precisions or ((own,) + tuple(p for p in ("int8", "fp32") if p != own)))
+    started = time.perf_counter()
+    records = _measure_all(target, sample_archs(networks_per_space, seed), input_shapes, precisions,
+                           started + time_limit_s, progress, timing)
+    if raw_out is not None:  # the per-block measurements, to refit without measuring again
+        write_profile(Path(raw_out), {"target": target.name, "records": records})
+    return fit_records(target, records, precisions, out=out, seconds=time.perf_counter() - started, seed=seed)
+
+
+def fit_records(target, records: list[dict], precisions, *, out: Path | None = None, seconds: float = 0.0,
+                seed: int = 0) -> Path:
+    """Fit every precision from measurement records and write the profile file with its provenance."""
+    from edgekd.targets import load_target
+
+    target = load_target(target)
+    data = {"schema": PROFILE_SCHEMA, "target": target.name,
+            "provenance": _provenance(target, records, seconds, seed),
+            "precisions": {p: fit_table(records, p, seed=seed) for p in precisions},
+            "fitted_networks": sorted({(arch_key(r["arch"]), tuple(r["input_shape"])) for r in records}),
+            "measurements": [{k: r[k] for k in ("arch", "input_shape", "precision", "total_ms", "spread")}
+                             for r in records]}
+    return write_profile(out or profile_path(target.name, for_writing=True), data)
+
+
+def write_profile(path: Path, data: dict) -> Path:
+    """Provenance pretty-printed for people; tables and trees one line per entry to keep the file small."""
+    import json
+
+    from edgekd._io import write_text
+
+    def dump(value, indent):
+        if isinstance(value, dict) and indent < 3:
+            items = [f'{" " * (indent + 1) * 2}{json.dumps(k)}: {dump(v, indent + 1)}' for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + "\n" + " " * indent * 2 + "}"
+        return json.dumps(value, separators=(",", ":"), default=_jsonable)
+
+    return write_text(path, dump(data, 0) + "\n")
+
+
+def _jsonable(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _measure_all(target, archs, input_shapes, precisions, deadline, progress, timing) -> list[dict]:
+    records = []
+    sym = target.format.activation_symmetric
+    timing = {"time_limit_s": 3.0, **timing}
+    for i, arch in enumerate(archs):
+        if time.perf_counter() > deadline:
+            log.info("latency fit: time limit reached after %d of %d networks", i, len(archs))
+            break
+        shape = tuple(input_shapes[i % len(input_shapes)])
+        for precision in precisions:
+            records.append(measure_network(arch, shape, precision, threads=target.latency.threads,
+                                           symmetric_activations=sym, **timing))
+        if progress:
+            log.info("latency fit: %d/%d %s %s", i + 1, len(archs), arch, shape)
+    return records
+
+
+def _provenance(target, records: list[dict], seconds: float, seed: int) -> dict:
+    from edgekd.report.environment import environment
+
+    env = environment()
+    return {"machine": {k: env[k] for k in ("cpu", "cpus", "machine", "os", "python")},
+            "runtime": target.backend, "versions": {**env["versions"], target.backend: runtime_version(target.backend)},
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "threads": target.latency.threads, "batch": 1,
+            "input_shapes": sorted({tuple(r["input_shape"]) for r in records}),
+            "measurements": {"networks": len({arch_key(r["arch"]) + str(r["input_shape"]) for r in records}),
+                             "network_timings": len(records), "timed_runs": int(sum(r["runs"] for r in records)),
+                             "median_spread": float(np.median([r["spread"] for r in records]))},
+            "load_average": list(os.getloadavg()), "fit_seconds": round(seconds, 1), "seed": seed,
+            "note": "measured on a shared machine; see median_spread for the run-to-run noise"}

@@ -1,0 +1,194 @@
+"""Per-target latency models: fitted profiles (lookup table + boosted trees) and a FLOPs fallback.
+
+``latency_model(target).predict_ms(arch, input_shape)`` is the one call search and build use.
+A fitted profile lives in ``targets/profiles/<target>.json`` with its provenance; a target
+without one (a device that is not this machine) gets the FLOPs fallback and a visible warning,
+never an invented millisecond figure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.errors import ConfigError
+from edgekd.hw import trees
+from edgekd.hw.features import FEATURES, Block, blocks_of
+
+log = logging.getLogger(__name__)
+
+PROFILE_SCHEMA = "edgekd.latency-profile/1"
+
+
+class LatencyModel:
+    """Predicts a registry student's latency on one target.
+
+    Attributes:
+        kind: ``"profile"`` (fitted on measurements), ``"vela"`` (Arm Vela estimate) or ``"flops"``
+            (no latency model: the value is a FLOPs proxy, comparable only between candidates).
+        source: where the numbers come from (file, machine, runtime versions, date).
+    """
+
+    kind: str = ""
+    source: dict
+
+    def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
+        raise NotImplementedError
+
+
+class ProfileLatencyModel(LatencyModel):
+    """Sum over blocks (lookup table, else boosted trees) scaled, plus a fitted per-network overhead."""
+
+    kind = "profile"
+
+    def __init__(self, table: dict, precision: str, source: dict):
+        self.table, self.precision, self.source = table, precision, source
+        self._lut: dict[str, float] = table["lut"]
+        self._tree = table["regressor"]
+        if list(self._tree["features"]) != list(FEATURES):
+            raise ConfigError(f"{source.get('file')}: regressor features differ from this edgekd's; refit with "
+                              "`edgekd profile --target ... --fit`")
+
+    @classmethod
+    def load(cls, path: Path, precision: str) -> "ProfileLatencyModel":
+        data = read_profile(path)
+        if precision not in data["precisions"]:
+            raise ConfigError(f"{path}: no {precision} model; it has {sorted(data['precisions'])}")
+        source = {"file": str(path), "target": data["target"], "precision": precision, **data["provenance"]}
+        return cls(data["precisions"][precision], precision, source)
+
+    def block_ms(self, blocks: list[Block]) -> list[tuple[Block, float, str]]:
+        """Each block's predicted time and whether it came from the lookup table or the regressor."""
+        unseen = {b.key: b for b in blocks if b.key not in self._lut}
+        fitted: dict[str, float] = {}
+        if unseen:
+            pred = np.exp(trees.predict(self._tree, np.array([b.vector() for b in unseen.values()])))
+            fitted = dict(zip(unseen, pred.tolist()))
+        return [(b, self._lut[b.key], "lut") if b.key in self._lut else (b, fitted[b.key], "regression")
+                for b in blocks]
+
+    def predict_blocks_ms(self, blocks: list[Block]) -> float:
+        oh = self.table["overhead"]
+        total = sum(ms for _, ms, _ in self.block_ms(blocks))
+        kernels = sum(self.kernels(b) for b in blocks)
+        return float(oh["scale"] * total + oh["base_ms"] + oh["per_kernel_ms"] * kernels)
+
+    def kernels(self, block: Block) -> int:
+        """Runtime kernels of a block after fusion, as measured when the profile was fitted."""
+        return int(self.table["kernels"].get(block.signature, 1))
+
+    def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
+        """Predicted batch-1 latency (ms) of ``arch`` at ``input_shape`` (C, H, W) on this target."""
+        return self.predict_blocks_ms(blocks_of(arch, input_shape, num_classes, self.precision))
+
+
+class FlopsLatencyModel(LatencyModel):
+    """No latency model for this target: returns millions of multiply-accumulates, not milliseconds.
+
+    The value ranks candidates by compute only; it is not comparable with a millisecond budget.
+    """
+
+    kind = "flops"
+
+    def __init__(self, target: str, reason: str):
+        self.source = {"target": target, "reason": reason, "units": "MMAC (FLOPs proxy, not ms)"}
+        message = (f"target {target!r} has no latency model ({reason}); falling back to FLOPs: "
+                   "predict_ms returns MMACs, which rank candidates but are not milliseconds")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        log.warning(message)
+
+    def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
+        return float(sum(b.macs for b in blocks_of(arch, input_shape, num_classes)) / 1e6)
+
+
+def profile_path(target_name: str, *, for_writing: bool = False) -> Path:
+    """``targets/profiles/<target>.json`` in the first targets folder that has it (or the repo's)."""
+    from edgekd.targets import search_dirs
+
+    folders = search_dirs("targets")
+    for folder in folders:
+        candidate = folder / "profiles" / f"{target_name}.json"
+        if candidate.exists() and not for_writing:
+            return candidate
+    repo = Path(__file__).resolve().parents[2] / "targets"
+    base = repo if repo.is_dir() else (folders[0] if folders else Path.cwd() / "targets")
+    return base / "profiles" / f"{target_name}.json"
+
+
+def read_profile(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read latency profile: {exc}") from exc
+    if data.get("schema") != PROFILE_SCHEMA:
+        raise ConfigError(f"{path}: schema {data.get('schema')!r}, expected {PROFILE_SCHEMA!r}")
+    return data
+
+
+def target_precision(target) -> str:
+    fmt = target.format
+    return "int8" if fmt.is_quantized else fmt.weights
+
+
+def latency_model(target, precision: str | None = None) -> LatencyModel:
+    """The latency model of a target (name, TOML path or loaded Target).
+
+    Args:
+        target: e.g. ``"x86-cpu-onnxruntime"``.
+        precision: ``"int8"`` or ``"fp32"``; default: the target's numeric format.
+
+    Returns:
+        A :class:`LatencyModel` with ``.predict_ms(arch, input_shape)``, ``.kind`` and ``.source``.
+        Targets whose ``[latency] model`` is ``profile`` or ``measured`` and that have a fitted
+        profile get it; all others get :class:`FlopsLatencyModel` with a warning.
+    """
+    from edgekd.targets import load_target
+
+    target = load_target(target)
+    precision = precision or target_precision(target)
+    wanted = target.latency.model
+    if wanted in ("profile", "measured"):
+        path = profile_path(target.name)
+        if path.exists():
+            data = read_profile(path)
+            if precision in data["precisions"]:
+                model = ProfileLatencyModel.load(path, precision)
+                _check_threads(target, model)
+                return model
+            reason = f"{path.name} has no {precision} model"
+        else:
+            reason = f"no fitted profile {path.name}; fit one on the device with `edgekd profile --target " \
+                     f"{target.name} --fit`"
+    elif wanted == "vela":
+        reason = "the Vela cycle estimate is not wired into edgekd.hw yet"
+    else:
+        reason = "the target asks for the FLOPs proxy"
+    return FlopsLatencyModel(target.name, reason)
+
+
+def _check_threads(target, model: ProfileLatencyModel) -> None:
+    fitted = model.source.get("threads")
+    if fitted is not None and fitted != target.latency.threads:
+        warnings.warn(f"{target.name}: profile fitted with {fitted} thread(s), target runs {target.latency.threads}",
+                      UserWarning, stacklevel=3)
+
+
+def predict_for_report(target, arch: dict, input_shape, num_classes: int, measured_ms: float | None) -> dict:
+    """Predicted vs measured latency of a built artifact, for the build report; never raises."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = latency_model(target)
+            value = model.predict_ms(arch, input_shape, num_classes)
+    except Exception as exc:  # noqa: BLE001 - the report records why, the build goes on
+        return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"{type(exc).__name__}: {exc}"}}
+    info = {"kind": model.kind, "source": {k: v for k, v in model.source.items() if k != "machine"},
+            "warnings": [str(w.message) for w in caught]}
+    if model.kind == "profile" and measured_ms:
+        info["error_vs_measured_pct"] = round(100.0 * (value - measured_ms) / measured_ms, 2)
+    return {"latency_predicted_ms": value if model.kind != "flops" else None, "latency_model": info,
+            **({"flops_proxy_mmac": value} if model.kind == "flops" else {})}
