@@ -140,6 +140,27 @@ def targets() -> None:
         typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
 
 
+@app.command()
+def profile(
+    target: str = typer.Option("x86-cpu-onnxruntime", "--target", "-t", help="Target name or path to its TOML file."),
+    fit: bool = typer.Option(False, "--fit", help="Measure sampled networks here and refit the target's profile."),
+    artifact: Optional[Path] = typer.Option(None, help="Also time this compiled artifact in its runtime."),
+    networks: int = typer.Option(40, min=2, help="Networks sampled per search space when fitting."),
+    time_limit: float = typer.Option(540.0, min=1, help="Seconds of measuring when fitting."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Show a target's latency model, refit it on this machine (--fit), or time an artifact in its runtime."""
+    from edgekd.hw.command import profile_command
+
+    _setup_logging(verbose)
+    try:
+        for line in profile_command(target, fit=fit, artifact=artifact, networks=networks, time_limit_s=time_limit):
+            typer.echo(line)
+    except EdgeKDError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def main() -> None:  # console-script entry point
     app()
 
