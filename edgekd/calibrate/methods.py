@@ -78,41 +78,43 @@ def _quantile(hist: np.ndarray, lo: float, hi: float, q: float) -> float:
 
 @dataclass(frozen=True)
 class Entropy:
-    """TensorRT's entropy calibrator: the |x| threshold whose 128-level quantization minimises KL."""
+    """TensorRT's entropy calibrator: the |x| threshold whose quantization minimises KL divergence.
 
-    quant_bins: int = 128
+    128 levels for signed tensors, 256 for non-negative ones (post-ReLU), as NVIDIA's
+    pytorch-quantization does for TensorRT.
+    """
+
+    stride: int = 4  # every 4th of 2048 candidate thresholds: the optimum to within 4 bins, 4× faster
     name = "entropy"
     needs_histogram = True
 
     def range(self, stats: TensorStats, symmetric: bool) -> tuple[float, float]:
-        t = kl_threshold(stats.abs_hist, stats.amax, self.quant_bins)
-        if symmetric or stats.lo < 0:
-            return (-t, t) if symmetric else (max(stats.lo, -t), min(stats.hi, t))
-        return stats.lo, min(stats.hi, t)
+        levels = 256 if stats.lo >= 0 else 128
+        t = kl_threshold(stats.abs_hist, stats.amax, levels, self.stride)
+        if symmetric:
+            return -t, t
+        return (max(stats.lo, -t), min(stats.hi, t)) if stats.lo < 0 else (stats.lo, min(stats.hi, t))
 
 
-def kl_threshold(hist: np.ndarray, amax: float, quant_bins: int = 128) -> float:
-    """The clipping threshold of TensorRT's IInt8EntropyCalibrator2 on an |x| histogram."""
+def kl_threshold(hist: np.ndarray, amax: float, levels: int = 128, stride: int = 1) -> float:
+    """The clipping threshold of TensorRT's entropy calibration on an |x| histogram of ``amax``."""
     hist = hist.astype(np.float64)
     n = len(hist)
     if amax <= 0 or hist.sum() == 0:
         return float(amax)
-    width = amax / n
     best_i, best_kl = n, np.inf
-    for i in range(quant_bins, n + 1, 4):  # every 4th candidate: same optimum to within 4 bins, 4× faster
+    for i in range(min(levels, n), n + 1, stride):
         p = hist[:i].copy()
         p[-1] += hist[i:].sum()  # the clipped outliers land in the last bin
         nonzero = hist[:i] > 0
-        chunks = np.array_split(np.arange(i), quant_bins)
-        q = np.zeros(i)
-        for c in chunks:
-            nz = nonzero[c]
-            if nz.any():
-                q[c[nz]] = hist[c].sum() / nz.sum()
+        group = (np.arange(i) * levels) // i  # which quantized level each fine bin falls in
+        sums = np.bincount(group, weights=hist[:i], minlength=levels)
+        counts = np.bincount(group, weights=nonzero, minlength=levels)
+        q = np.where(nonzero, sums[group] / np.maximum(counts[group], 1), 0.0)
         kl = _kl(p, q)
         if kl < best_kl:
             best_kl, best_i = kl, i
-    return float(best_i * width)
+    return float((best_i + 0.5) * amax / n) if best_i < n else float(amax)
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -122,8 +124,7 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
         return np.inf
     q = q / qs
     mask = p > 0
-    if np.any(q[mask] == 0):
-        return np.inf
+    q = np.where(mask & (q == 0), 1e-12, q)  # an outlier-only last bin: penalised, not infinite
     return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
 
 

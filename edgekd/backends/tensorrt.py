@@ -1,0 +1,227 @@
+"""TensorRT (CUDA): an explicit-quantization QDQ ONNX placed as TensorRT wants it, then an engine.
+
+The QDQ ONNX follows TensorRT's placement rules: Q/DQ on both inputs of every weighted layer,
+per-channel symmetric int8 weights, symmetric per-tensor int8 activations (zero points 0), and
+quantized inputs on residual ``Add``. It is checked structurally (:func:`check_placement`) and
+numerically in ONNX Runtime at compile time. The engine is built with the ``tensorrt`` Python
+API where TensorRT and an NVIDIA GPU are present; elsewhere the artifact is the ONNX and the
+report says "engine not built: needs TensorRT and an NVIDIA GPU".
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgekd.backends.base import Artifact, check_batch
+from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.calibrate.cache import CACHE_FILENAME
+from edgekd.errors import CompileError, NotRunHere
+
+log = logging.getLogger(__name__)
+NO_ENGINE = "engine not built: needs TensorRT and an NVIDIA GPU"
+_WEIGHTED = ("Conv", "Gemm", "MatMul", "ConvTranspose")
+MAX_BATCH = 64  # the optimization profile's upper batch bound
+
+
+def tensorrt_status() -> tuple[bool, str]:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False, f"{NO_ENGINE} (the tensorrt package is not importable)"
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False, f"{NO_ENGINE} (no CUDA device visible to torch)"
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return False, NO_ENGINE
+    return True, ""
+
+
+def check_placement(path: Path) -> list[str]:
+    """Where a QDQ ONNX breaks TensorRT's explicit-quantization placement; empty when it conforms."""
+    graph = onnx.load(str(path)).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    consts = {n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+              if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    inits.update(consts)
+    problems = []
+
+    def dq_of(name):
+        node = producers.get(name)
+        return node if node is not None and node.op_type == "DequantizeLinear" else None
+
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            scale = inits.get(node.input[1])
+            zero = inits.get(node.input[2]) if len(node.input) > 2 else None
+            if zero is not None and (zero.dtype != np.int8 or np.any(zero != 0)):
+                problems.append(f"{node.name}: zero point {zero.dtype} {zero.ravel()[:4]} is not symmetric int8")
+            if scale is not None and scale.size > 1 and not (node.input[0] in inits or _is_weight(node, producers,
+                                                                                                  inits)):
+                problems.append(f"{node.name}: per-channel scale on an activation")
+        elif node.op_type in _WEIGHTED:
+            x_dq, w_dq = dq_of(node.input[0]), dq_of(node.input[1])
+            if x_dq is None:
+                problems.append(f"{node.name} ({node.op_type}): input is not quantized")
+            if w_dq is None:
+                problems.append(f"{node.name} ({node.op_type}): weight is not quantized")
+            elif node.op_type == "Conv" and inits.get(w_dq.input[1]) is not None and inits[w_dq.input[1]].size == 1:
+                problems.append(f"{node.name}: weight scale is per-tensor, TensorRT wants per-channel")
+        elif node.op_type == "Add" and not all(n in inits for n in node.input):
+            for i in node.input:
+                if i not in inits and dq_of(i) is None:
+                    problems.append(f"{node.name} (Add): input {i!r} is not quantized (residual add)")
+    return problems
+
+
+def _is_weight(dq, producers, inits) -> bool:
+    src = producers.get(dq.input[0])
+    return src is not None and src.op_type == "QuantizeLinear" and src.input[0] in inits
+
+
+def onnxruntime_check(qdq: Path, fp32: Path, x: np.ndarray) -> dict:
+    """The QDQ model run in ONNX Runtime against the fp32 ONNX: the numeric check done here."""
+    import onnxruntime as ort
+
+    def run(path):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+    a, b = run(qdq), run(fp32)
+    return {"runtime": f"onnxruntime {ort.__version__} CPU (stands in for TensorRT's int8 math)", "samples": len(x),
+            "top1_agreement_fp32": float((a.argmax(1) == b.argmax(1)).mean()),
+            "max_abs_diff_fp32": float(np.abs(a - b).max())}
+
+
+def build_engine(onnx_path: Path, engine_path: Path, input_shape, precision: str, static: int | None) -> Path:
+    """Build a serialized TensorRT engine from ONNX (QDQ for int8: explicit, strongly typed)."""
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if precision == "int8" else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(onnx_path).read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise CompileError(f"tensorrt: the ONNX parser rejected {onnx_path.name}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    name = network.get_input(0).name
+    lo, hi = (static, static) if static else (1, MAX_BATCH)
+    profile.set_shape(name, (lo, *input_shape), (lo, *input_shape), (hi, *input_shape))
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise CompileError(f"tensorrt: engine build failed for {onnx_path.name} ({precision})")
+    from edgekd._io import write_bytes
+
+    return write_bytes(engine_path, bytes(serialized))
+
+
+class TensorRtRunner:
+    backend = "tensorrt"
+
+    def __init__(self, artifact: Artifact, threads: int = 1):
+        if artifact.details.get("engine") != "built":
+            raise NotRunHere(f"tensorrt: not run here: {artifact.details.get('engine', NO_ENGINE)}")
+        ok, why = tensorrt_status()
+        if not ok:
+            raise NotRunHere(f"tensorrt: not run here: {why}")
+        import tensorrt as trt
+        import torch
+
+        self.torch, self.artifact = torch, artifact
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(artifact.path).read_bytes())
+        self.context = self.engine.create_execution_context()
+        self.input, self.output = self.engine.get_tensor_name(0), self.engine.get_tensor_name(1)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        x = torch.from_numpy(check_batch(x, self.artifact)).cuda()
+        self.context.set_input_shape(self.input, tuple(x.shape))
+        y = torch.empty(tuple(self.context.get_tensor_shape(self.output)), device="cuda")
+        self.context.set_tensor_address(self.input, x.data_ptr())
+        self.context.set_tensor_address(self.output, y.data_ptr())
+        stream = torch.cuda.current_stream()
+        self.context.execute_async_v3(stream.cuda_stream)
+        stream.synchronize()
+        return y.cpu().numpy()
+
+
+class TensorRtBackend:
+    """Builds the QDQ ONNX everywhere; the engine only where TensorRT and a GPU are present."""
+
+    name = "tensorrt"
+
+    def can_compile(self) -> tuple[bool, str]:
+        return True, ""  # the ONNX path needs only onnx + onnxruntime
+
+    def is_available(self) -> tuple[bool, str]:
+        return tensorrt_status()
+
+    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
+        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
+
+        fmt, out_dir = target.format, Path(out_dir)
+        if fmt.weights not in ("fp32", "fp16", "int8"):
+            raise CompileError(f"tensorrt: weights {fmt.weights} are not supported; use fp32, fp16 or int8")
+        static = target.shapes.static_batch if target.shapes.batch == "static" else None
+        input_shape = tuple(spec.input_shape)
+        fp32 = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
+        files, details = {"fp32": fp32.name}, {"exported_ops": op_inventory(fp32)}
+        onnx_model, precision = fp32, fmt.weights
+        if fmt.is_quantized:
+            # TensorRT's explicit quantization: symmetric int8 activations whatever the target file says.
+            onnx_model = quantize_qdq(fp32, out_dir / "model.qdq.onnx", calib,
+                                      method=recipe.method if recipe else "entropy",
+                                      percentile=recipe.percentile if recipe else 99.99,
+                                      symmetric_activations=True, per_channel=True, static_batch=static,
+                                      cache_path=out_dir / CACHE_FILENAME, nodes_to_exclude=keep_float,
+                                      extra_options={"QuantizeBias": False})  # TensorRT keeps biases float
+            problems = check_placement(onnx_model)
+            if problems:
+                raise CompileError("tensorrt: QDQ placement breaks TensorRT's rules: " + "; ".join(problems[:5]))
+            files.update(qdq_onnx=onnx_model.name, calibration_cache=CACHE_FILENAME)
+            details.update(qdq_summary(onnx_model), placement_check="passed (onnx graph walk)",
+                           onnxruntime_check=onnxruntime_check(onnx_model, fp32, calib[: min(256, len(calib))]))
+            details["graphsurgeon_ops"] = _graphsurgeon_ops(onnx_model)
+        ok, why = tensorrt_status()
+        if ok:
+            main = build_engine(onnx_model, out_dir / "model.engine", input_shape, precision, static)
+            details["engine"] = "built"
+        else:
+            main, details["engine"] = onnx_model, why
+        files["model"] = main.name
+        return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
+                        input_shape=input_shape, static_batch=static, files=files, details=details)
+
+    def load(self, artifact: Artifact, threads: int = 1) -> TensorRtRunner:
+        return TensorRtRunner(artifact, threads)
+
+
+def _graphsurgeon_ops(path: Path) -> dict | str:
+    """The op inventory as onnx-graphsurgeon sees it after cleanup (what TensorRT's parser gets)."""
+    try:
+        import onnx_graphsurgeon as gs
+    except ImportError:
+        return "onnx-graphsurgeon not installed (pip install 'edgekd[tensorrt]')"
+    graph = gs.import_onnx(onnx.load(str(path)))
+    graph.cleanup().toposort()
+    counts: dict[str, int] = {}
+    for node in graph.nodes:
+        counts[node.op] = counts.get(node.op, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+BACKEND = TensorRtBackend()
