@@ -53,7 +53,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
           dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,
           epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, augment: bool | None = None,
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
-          progress: bool = True, latency_runs: int = 200) -> BuildResult:
+          progress: bool = True, latency_runs: int = 200, search: bool = True) -> BuildResult:
     """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
 
     Args:
@@ -67,13 +67,16 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         spec: preprocessing spec of user data (default: pass-through of already-normalized arrays).
         loss: the distillation loss (default: Hinton KD, T=4).
         resume: continue an interrupted distillation from its last epoch checkpoint.
+        search: without ``student``, search one for the target (``edgekd.search``, DisWOT score);
+            ``search=False`` takes the default student.
     """
     started = time.perf_counter()
     target = load_target(target)
     out_dir = Path(out_dir)
     data = _prepare_data(train, val, dataset, spec, val_fraction, seed)
     teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
-    student_model = _prepare_student(student, data)
+    student_model = _prepare_student(student, data, teacher, target, search=search, seed=seed,
+                                     out_dir=out_dir / "_search" / target.name, progress=progress)
     loss = loss or KD()
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          augment=data.augment if augment is None else augment, progress=progress,
@@ -107,7 +110,10 @@ def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Da
     report = build_report(target=target, artifact=artifact, validation=validation, gate=gate, data=data,
                           teacher_info=teacher_info, student=student_model, loss=loss, config=config,
                           history=trained.history, resumed_from=trained.resumed_from_epoch,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, search=getattr(student_model, "edgekd_search", None))
+    from edgekd.hw.model import report_prediction
+
+    report["artifact"].update(report_prediction(report, target))  # predicted vs measured latency
     write_reports(report, artifact.folder)
     return BuildResult(report, artifact, student_model, teacher, gate["passed"], artifact.folder, trained.history)
 
@@ -201,8 +207,13 @@ def _check_teacher_fits(teacher: nn.Module, data: _Data) -> None:
                         f"(largest label {data.num_classes - 1}) and the spec {data.spec.num_classes}")
 
 
-def _prepare_student(student, data: _Data) -> nn.Module:
+def _prepare_student(student, data: _Data, teacher: nn.Module | None = None, target: Target | None = None, *,
+                     search: bool = True, seed: int = 0, out_dir: Path | None = None, progress: bool = False) -> nn.Module:
     shape, classes = data.train.input_shape, data.num_classes
+    if student is None and search and teacher is not None and target is not None:
+        from edgekd.search.build import search_student
+
+        return search_student(teacher, data.train, target, seed=seed, out_dir=out_dir, progress=progress)
     if student is None:
         student = dict(DEFAULT_STUDENT)
     if isinstance(student, str):

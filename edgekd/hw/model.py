@@ -192,3 +192,19 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
         info["error_vs_measured_pct"] = round(100.0 * (value - measured_ms) / measured_ms, 2)
     return {"latency_predicted_ms": value if model.kind != "flops" else None, "latency_model": info,
             **({"flops_proxy_mmac": value} if model.kind == "flops" else {})}
+
+
+def report_prediction(report: dict, target) -> dict:
+    """Keys to add to a build report's ``artifact`` section: predicted latency, model kind and source."""
+    from edgekd.models import list_students
+
+    arch = report.get("student", {}).get("arch")
+    if not isinstance(arch, dict) or arch.get("name") not in list_students():
+        return {"latency_predicted_ms": None,
+                "latency_model": {"kind": None, "reason": "the student is not a registry architecture"}}
+    try:
+        measured = (report["artifact"].get("latency_ms") or {}).get("p50")
+        shape, classes = tuple(report["dataset"]["input_shape"]), len(report["dataset"]["classes"])
+    except (KeyError, TypeError) as exc:
+        return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"incomplete report: {exc}"}}
+    return predict_for_report(target, arch, shape, classes, measured)

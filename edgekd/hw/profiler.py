@@ -136,10 +136,9 @@ def load_runner(path: Path, runtime: str, threads: int):
     require("executorch", "executorch")
     from executorch.runtime import Runtime
 
-    method = Runtime.get().load_program(str(path)).load_method("forward")
     import torch
 
-    torch.set_num_threads(threads)
+    method = Runtime.get().load_program(str(path)).load_method("forward")
     return lambda x: method.execute([torch.from_numpy(x)])
 
 
@@ -198,6 +197,8 @@ def profile(model, input_shape=None, *, runtime: str | None = None, batch: int =
     result.env = {"cpu": cpu_model(), "cpus": os.cpu_count(), "runtime": runtime,
                   "runtime_version": runtime_version(runtime), "threads": threads, "batch": batch,
                   "precision": precision, "input_shape": list(input_shape), "model": Path(path).name}
+    if runtime == "executorch":  # its Python runtime sizes XNNPACK's thread pool itself
+        result.env["threads_note"] = "requested only: the ExecuTorch runtime picks its own thread pool size"
     return result
 
 

@@ -12,7 +12,7 @@ REPORT_SCHEMA = "edgekd.report/1"
 
 
 def build_report(*, target, artifact, validation, gate, data, teacher_info, student, loss, config, history,
-                 resumed_from, seconds) -> dict:
+                 resumed_from, seconds, search: dict | None = None) -> dict:
     art = validation["artifact"]
     budget = target.latency.budget_ms
     latency = art.get("latency_ms", {})
@@ -34,6 +34,7 @@ def build_report(*, target, artifact, validation, gate, data, teacher_info, stud
         "gate": gate,
         "seconds": seconds,
         "environment": environment(),
+        "search": search,  # None: the student was given (or search=False)
     }
 
 
@@ -78,6 +79,10 @@ def markdown(report: dict) -> str:
     if lat_a and lat_t:
         lines.append(f"- Artifact p50 is {lat_t['p50'] / lat_a['p50']:.1f}× faster than the teacher in torch eager "
                      f"({lat_a['threads']} thread(s), batch 1, {lat_a['runs']} timed runs each, same run).")
+    if a.get("latency_predicted_ms") is not None:
+        err = a["latency_model"].get("error_vs_measured_pct")
+        lines.append(f"- Predicted latency ({a['latency_model']['kind']} model): {a['latency_predicted_ms']:.3f} ms"
+                     + ("" if err is None else f", {err:+.1f}% vs the measured p50") + ".")
     if a.get("latency_budget_ms") is not None:
         lines.append(f"- Latency budget {a['latency_budget_ms']} ms: "
                      f"{_budget_word(a['within_budget'])}.")
@@ -87,6 +92,13 @@ def markdown(report: dict) -> str:
     if hist:
         lines += ["", f"Distillation: {report['distillation']['loss']['name']}, {len(hist)} epochs, final val "
                       f"accuracy {_pct(hist[-1].get('val_accuracy'))}."]
+    srch = report.get("search")
+    if srch:
+        lat = srch["predicted_latency_ms"]
+        lines += ["", f"Student searched ({srch['space']}, score {srch['score_name']}): `{srch['arch']}`, "
+                      f"predicted {'—' if lat is None else f'{lat:.3f}'} ms ({srch['latency_kind']}); "
+                      f"{srch['proposals']} proposals, {srch['rejected']} rejected, {srch['seconds']:.1f} s. "
+                      f"Log `{srch['log']}`, plot `{srch['plot']}`."]
     env = report["environment"]
     lines += ["", f"Measured on {env['cpu']} ({env['cpus']} CPUs), Python {env['python']}, "
                   + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + "."]

@@ -107,3 +107,31 @@ def test_committed_profile_is_used_and_ranks_sizes():
     small = model.predict_ms({"name": "resnet", "depths": (1, 1, 1), "widths": (8, 16, 32)}, SHAPE)
     big = model.predict_ms({"name": "resnet", "depths": (3, 3, 3), "widths": (32, 64, 128)}, SHAPE)
     assert 0.005 < small < big < 100
+
+
+def _report(arch, p50=0.2):
+    return {"student": {"arch": arch}, "dataset": {"input_shape": [1, 28, 28], "classes": list(range(10))},
+            "artifact": {"latency_ms": {"p50": p50}}}
+
+
+def test_report_prediction_without_latency_model_keeps_ms_empty(tmp_path):
+    from edgekd.hw.model import report_prediction
+
+    target = write_target(tmp_path, "faraway-gpu", backend="tensorrt", device="gpu")
+    out = report_prediction(_report({"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}), target)
+    assert out["latency_predicted_ms"] is None and out["latency_model"]["kind"] == "flops"
+    assert out["flops_proxy_mmac"] > 0 and any("no latency model" in w for w in out["latency_model"]["warnings"])
+    odd = report_prediction(_report({"name": "TeacherCNN"}), target)
+    assert odd["latency_predicted_ms"] is None and "not a registry" in odd["latency_model"]["reason"]
+
+
+def test_report_prediction_compares_profile_with_measured():
+    from edgekd.hw.model import report_prediction
+
+    if not profile_path("x86-cpu-onnxruntime").exists():
+        pytest.skip("no fitted profile committed yet: edgekd profile --target x86-cpu-onnxruntime --fit")
+    out = report_prediction(_report({"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}, 0.2),
+                            "x86-cpu-onnxruntime")
+    pred = out["latency_predicted_ms"]
+    assert out["latency_model"]["kind"] == "profile" and pred > 0
+    assert out["latency_model"]["error_vs_measured_pct"] == pytest.approx(100 * (pred - 0.2) / 0.2, abs=0.01)

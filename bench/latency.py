@@ -1,0 +1,165 @@
+"""Accuracy of the fitted latency models on held-out networks, per backend that runs here.
+
+For each backend: sample held-out networks from both search spaces (none of them in the
+profile's fitting set), compile each once, measure every network twice in two separate passes
+(so the machine's load can change in between), and compare the model's prediction with the
+measurements: RMSPE, share within ±5% / ±10%, Kendall τ. The two passes are also compared with
+each other: on a shared, noisy machine that is the ceiling any predictor can reach.
+
+    nice -n 10 python bench/latency.py [--per-space 30] [--seed 1000]
+
+Writes bench/results/latency.json and bench/results/latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from edgekd.hw.features import arch_key, blocks_of
+from edgekd.hw.fit import compile_onnx
+from edgekd.hw.model import ProfileLatencyModel, profile_path
+from edgekd.hw.profiler import profile
+from edgekd.hw.sampling import sample_archs
+from edgekd.report.environment import environment
+
+TARGET = "x86-cpu-onnxruntime"
+SHAPE = (1, 28, 28)
+RESULTS = Path(__file__).resolve().parent / "results"
+TIMING = {"runs": 50, "min_rounds": 3, "max_rounds": 10, "stable_spread": 0.05, "time_limit_s": 3.0}
+log = logging.getLogger("bench.latency")
+
+
+def metrics(pred, meas) -> dict:
+    pred, meas = np.asarray(pred, float), np.asarray(meas, float)
+    rel = (pred - meas) / meas
+    return {"n": int(len(meas)), "rmspe_pct": float(100 * np.sqrt(np.mean(rel ** 2))),
+            "mean_error_pct": float(100 * rel.mean()), "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
+            "within_10pct": float(np.mean(np.abs(rel) <= 0.10)), "kendall_tau": float(kendalltau(pred, meas)[0])}
+
+
+def backends_here() -> dict[str, str]:
+    """Backend → why it is not benchmarked ('' when it is)."""
+    out = {"onnxruntime-int8": "", "onnxruntime-fp32": ""}
+    for name, extra in (("openvino-cpu", "openvino"), ("executorch-xnnpack", "executorch")):
+        installed = importlib.util.find_spec(extra) is not None
+        out[name] = ("installed, but no latency profile is fitted for this runtime yet (fitting uses ONNX "
+                     "Runtime's node profiler)" if installed else f"not run here: {extra} is not installed")
+    return out
+
+
+def run_backend(precision: str, archs: list[dict], model: ProfileLatencyModel, tmp: Path) -> dict:
+    files = []
+    for i, arch in enumerate(archs):
+        folder = tmp / f"{precision}-{i}"
+        folder.mkdir()
+        files.append(compile_onnx(arch, SHAPE, precision, folder)[1])
+    passes = []
+    for k in range(2):  # two full passes: each network is timed again minutes later
+        started = time.time()
+        passes.append([profile(f, SHAPE, threads=1, precision=precision, **TIMING) for f in files])
+        log.info("%s pass %d: %.0f s, load %s", precision, k + 1, time.time() - started, os.getloadavg())
+    m1 = np.array([r.median_ms for r in passes[0]])
+    m2 = np.array([r.median_ms for r in passes[1]])
+    mean = (m1 + m2) / 2
+    pred = np.array([model.predict_ms(a, SHAPE) for a in archs])
+    macs = np.array([sum(b.macs for b in blocks_of(a, SHAPE)) for a in archs])
+    run_to_run = np.abs(m1 - m2) / mean
+    spaces = np.array([a["name"] for a in archs])
+    return {
+        "precision": precision,
+        "vs_mean_of_passes": metrics(pred, mean), "vs_pass1": metrics(pred, m1), "vs_pass2": metrics(pred, m2),
+        "per_space": {s: metrics(pred[spaces == s], mean[spaces == s]) for s in sorted(set(spaces))},
+        "pass2_as_predictor_of_pass1": metrics(m2, m1),
+        "run_to_run_spread": {"median_pct": float(100 * np.median(run_to_run)),
+                              "p90_pct": float(100 * np.percentile(run_to_run, 90)),
+                              "max_pct": float(100 * run_to_run.max())},
+        "within_measurement_spread_median_pct": float(100 * np.median([r.spread for p in passes for r in p])),
+        "flops_kendall_tau": float(kendalltau(macs, mean)[0]),
+        "lookup_share": float(np.mean([src == "lut" for a in archs
+                                       for _, _, src in model.block_ms(blocks_of(a, SHAPE, 10, precision))])),
+        "networks": [{"arch": a, "predicted_ms": float(p), "measured_ms": [float(x), float(y)]}
+                     for a, p, x, y in zip(archs, pred, m1, m2)],
+    }
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in results["backends"].values() if "networks" in r]
+    fig, axes = plt.subplots(1, len(done), figsize=(5.5 * len(done), 5), squeeze=False)
+    for ax, r in zip(axes[0], done):
+        for space, marker in (("resnet", "o"), ("mobilenetv2", "^")):
+            rows = [n for n in r["networks"] if n["arch"]["name"] == space]
+            meas = np.array([n["measured_ms"] for n in rows])
+            pred = np.array([n["predicted_ms"] for n in rows])
+            ax.errorbar(meas.mean(1), pred, xerr=np.abs(meas[:, 0] - meas[:, 1]) / 2, fmt=marker, ms=4,
+                        label=space, alpha=0.8)
+        lo = min(min(n["predicted_ms"], *n["measured_ms"]) for n in r["networks"]) * 0.8
+        hi = max(max(n["predicted_ms"], *n["measured_ms"]) for n in r["networks"]) * 1.2
+        xs = np.array([lo, hi])
+        ax.plot(xs, xs, "k-", lw=1)
+        ax.fill_between(xs, xs * 0.9, xs * 1.1, color="grey", alpha=0.2, label="±10%")
+        ax.set(xscale="log", yscale="log", xlabel="measured ms (mean of 2 passes; bar = half their gap)",
+               ylabel="predicted ms", title=f"ORT {r['precision']}: RMSPE {r['vs_mean_of_passes']['rmspe_pct']:.1f}%, "
+                                             f"τ {r['vs_mean_of_passes']['kendall_tau']:.2f}")
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-space", type=int, default=30, help="held-out networks per search space")
+    parser.add_argument("--seed", type=int, default=1000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    prof = json.loads(profile_path(TARGET).read_text())
+    fitted = {key for key, _ in prof["fitted_networks"]}
+    archs = sample_archs(args.per_space, args.seed, exclude=fitted)
+    assert not fitted & {arch_key(a) for a in archs}
+    results = {"target": TARGET, "input_shape": list(SHAPE), "threads": 1, "batch": 1, "timing": TIMING,
+               "held_out_networks": len(archs), "profile_provenance": prof["provenance"],
+               "environment": environment(), "load_average_start": list(os.getloadavg()), "backends": {}}
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="edgekd-bench-latency-") as tmp:
+        for name, why in backends_here().items():
+            if why:
+                results["backends"][name] = {"skipped": why}
+                continue
+            precision = name.rsplit("-", 1)[1]
+            results["backends"][name] = run_backend(precision, archs, ProfileLatencyModel.load(
+                profile_path(TARGET), precision), Path(tmp))
+    results["load_average_end"] = list(os.getloadavg())
+    results["seconds"] = round(time.time() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latency.json").write_text(json.dumps(results, indent=1) + "\n")
+    plot(results, RESULTS / "latency.png")
+    for name, r in results["backends"].items():
+        if "skipped" in r:
+            print(f"{name:22s} skipped: {r['skipped']}")
+            continue
+        m, c, s = r["vs_mean_of_passes"], r["pass2_as_predictor_of_pass1"], r["run_to_run_spread"]
+        print(f"{name:22s} n={m['n']} RMSPE {m['rmspe_pct']:.1f}%  ±5% {m['within_5pct']:.0%}  ±10% "
+              f"{m['within_10pct']:.0%}  tau {m['kendall_tau']:.3f}  (FLOPs tau {r['flops_kendall_tau']:.3f}; "
+              f"LUT share {r['lookup_share']:.0%})")
+        print(f"{'':22s} measurement noise: run-to-run |Δ| median {s['median_pct']:.1f}% p90 {s['p90_pct']:.1f}% "
+              f"max {s['max_pct']:.1f}%; pass 2 vs pass 1 RMSPE {c['rmspe_pct']:.1f}%, ±10% {c['within_10pct']:.0%}, "
+              f"tau {c['kendall_tau']:.3f}")
+    print(f"wrote {RESULTS / 'latency.json'} and latency.png in {results['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
