@@ -56,6 +56,8 @@ class Artifact:
         path = Path(path)
         meta = path if path.name == ARTIFACT_FILENAME else (path / ARTIFACT_FILENAME if path.is_dir()
                                                              else path.parent / ARTIFACT_FILENAME)
+        if path.is_dir() and not meta.exists() and (path.parent / ARTIFACT_FILENAME).exists():
+            meta = path.parent / ARTIFACT_FILENAME  # a model that is a folder, e.g. a Core ML .mlpackage
         if not meta.exists():
             raise ConfigError(f"{path}: no {ARTIFACT_FILENAME} beside it; pass an edgekd artifact folder or file")
         try:
@@ -65,7 +67,8 @@ class Artifact:
             artifact = cls(**data)
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"{meta}: not a valid artifact record: {exc}") from exc
-        if path.is_file() and path.name != ARTIFACT_FILENAME and path.resolve() != Path(artifact.path).resolve():
+        if (path.is_file() or meta.parent != path) and path.name != ARTIFACT_FILENAME \
+                and path.resolve() != Path(artifact.path).resolve():
             artifact.path = path  # the user named another model file of the same folder (e.g. the fp32 one)
         return artifact
 

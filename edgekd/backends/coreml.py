@@ -1,0 +1,140 @@
+"""Core ML (iOS/macOS): ``.mlpackage`` ML programs in fp16 and with int8 weights.
+
+Conversion and weight compression run on Linux with coremltools; predictions need macOS, so
+here the artifact is checked by its operator list and sizes and the report says "not run here:
+needs macOS" (coremltools: "Model prediction is only supported on macOS").
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekd.backends.base import Artifact, check_batch
+from edgekd.errors import CompileError, NotRunHere, require
+
+log = logging.getLogger(__name__)
+NOT_MACOS = "not run here: Core ML predictions need macOS (coremltools predicts only on macOS 10.13+)"
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def mil_ops(ml) -> dict[str, int]:
+    """Operator counts of the ML program's main function (what Core ML will schedule)."""
+    counts: dict[str, int] = {}
+
+    def walk(block):
+        for op in block.operations:
+            counts[op.op_type] = counts.get(op.op_type, 0) + 1
+            for inner in getattr(op, "blocks", []):
+                walk(inner)
+
+    walk(ml._mil_program.functions["main"])
+    return dict(sorted(counts.items()))
+
+
+def convert(model: torch.nn.Module, input_shape, batch: int, precision: str):
+    """torch → Core ML ML program (iOS 17), fp16 or fp32 compute."""
+    ct = require("coremltools", "coreml")
+    example = torch.zeros(batch, *input_shape)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model.eval().cpu(), example)
+        try:
+            return ct.convert(traced, inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
+                              convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                              compute_precision=ct.precision.FLOAT16 if precision == "fp16"
+                              else ct.precision.FLOAT32)
+        except Exception as exc:  # noqa: BLE001 - coremltools names the torch op it cannot convert
+            raise CompileError(f"coreml: conversion of {type(model).__name__} failed: {exc}") from exc
+
+
+def int8_weights(ml):
+    """Per-channel symmetric int8 weights (activations stay fp16): ``linear_quantize_weights``."""
+    import coremltools.optimize as cto
+
+    config = cto.coreml.OptimizationConfig(global_config=cto.coreml.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel"))
+    return cto.coreml.linear_quantize_weights(ml, config)
+
+
+class CoreMLRunner:
+    backend = "coreml"
+
+    def __init__(self, artifact: Artifact, threads: int = 1):
+        if platform.system() != "Darwin":
+            raise NotRunHere(f"coreml: {NOT_MACOS}")
+        ct = require("coremltools", "coreml")
+        self.artifact = artifact
+        self.model = ct.models.MLModel(str(artifact.path))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = check_batch(x, self.artifact)
+        outs = [np.asarray(next(iter(self.model.predict({"input": x[i : i + 1]}).values())), np.float32)
+                for i in range(len(x))]
+        return np.concatenate(outs).reshape(len(x), -1)
+
+
+class CoreMLBackend:
+    name = "coreml"
+
+    def can_compile(self) -> tuple[bool, str]:
+        try:
+            import coremltools  # noqa: F401
+        except ImportError as exc:
+            return False, f"coremltools is not importable ({exc}); pip install 'edgekd[coreml]'"
+        return True, ""
+
+    def is_available(self) -> tuple[bool, str]:
+        ok, why = self.can_compile()
+        if not ok:
+            return ok, why
+        return (True, "") if platform.system() == "Darwin" else (False, NOT_MACOS)
+
+    def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
+        fmt, out_dir = target.format, Path(out_dir)
+        if fmt.weights not in ("fp32", "fp16", "int8"):
+            raise CompileError(f"coreml: weights {fmt.weights} are not supported here; use fp16, fp32 or int8")
+        input_shape = tuple(spec.input_shape)
+        base = convert(model, input_shape, 1, "fp32" if fmt.activations == "fp32" else "fp16")
+        files, details = {}, {"compute_precision": "fp32" if fmt.activations == "fp32" else "fp16",
+                              "minimum_deployment_target": "iOS17", "prediction": NOT_MACOS}
+        fp16_path = out_dir / "model.fp16.mlpackage"
+        self._save(base, fp16_path)
+        files["fp16"], details["ops"] = fp16_path.name, mil_ops(base)
+        details["sizes_bytes"] = {"fp16": _tree_bytes(fp16_path)}
+        if fmt.weights == "int8":
+            if keep_float:
+                raise CompileError("coreml: keeping named layers in float is not supported yet")
+            quantized = int8_weights(base)
+            main = out_dir / "model.int8w.mlpackage"
+            self._save(quantized, main)
+            details["ops_int8w"] = mil_ops(quantized)
+            details["sizes_bytes"]["int8_weights"] = _tree_bytes(main)
+            details["quantization"] = "int8 per-channel symmetric weights, fp16 activations (W8A16)"
+            precision = "int8w"
+        else:
+            main, precision = fp16_path, details["compute_precision"]
+        files["model"] = main.name
+        return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
+                        input_shape=input_shape, static_batch=1, files=files, details=details)
+
+    @staticmethod
+    def _save(ml, path: Path) -> None:
+        if path.exists():
+            shutil.rmtree(path)
+        ml.save(str(path))
+
+    def load(self, artifact: Artifact, threads: int = 1) -> CoreMLRunner:
+        return CoreMLRunner(artifact, threads)
+
+
+BACKEND = CoreMLBackend()
