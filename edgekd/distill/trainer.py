@@ -20,6 +20,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from edgekd.data.sources import ArrayData
+from edgekd.distill import ddp
+from edgekd.distill.cache import TeacherCache, maybe_cache
 from edgekd.distill.checkpoint import load_checkpoint, save_checkpoint
 from edgekd.distill.hooks import capture_features
 from edgekd.distill.losses.base import DistillLoss, ModelOutput
@@ -42,6 +44,7 @@ class TrainConfig:
     checkpoint: str | None = None  # path of the rolling checkpoint; None: no checkpoints
     resume: bool = False
     progress: bool = True
+    cache_teacher_mb: float = 1024.0  # cache teacher outputs up to this size when valid; 0: never
 
 
 @dataclass
@@ -79,10 +82,13 @@ def shift_augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -
     return pad[batch, chan, rows, cols]
 
 
+_NOT_FINGERPRINTED = ("resume", "progress", "checkpoint", "cache_teacher_mb")
+
+
 def fingerprint(student: nn.Module, teacher: nn.Module | None, loss: DistillLoss, data: ArrayData,
                 config: TrainConfig) -> str:
     """What a checkpoint must match to be resumed: architecture, loss, data and settings."""
-    settings = {k: v for k, v in asdict(config).items() if k not in ("resume", "progress", "checkpoint")}
+    settings = {k: v for k, v in asdict(config).items() if k not in _NOT_FINGERPRINTED}
     parts = {
         "student": getattr(student, "edgekd_arch", type(student).__name__),
         "student_shapes": [list(p.shape) for p in student.parameters()],
@@ -95,13 +101,21 @@ def fingerprint(student: nn.Module, teacher: nn.Module | None, loss: DistillLoss
 
 
 def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: DistillLoss,
-        teacher: nn.Module | None = None, config: TrainConfig = TrainConfig(), desc: str = "train") -> TrainResult:
-    """Train ``student`` with ``loss`` (against a frozen ``teacher`` when the loss needs one)."""
+        teacher: nn.Module | None = None, config: TrainConfig = TrainConfig(), desc: str = "train",
+        teacher_cache: TeacherCache | None = None) -> TrainResult:
+    """Train ``student`` with ``loss`` (against a frozen ``teacher`` when the loss needs one).
+
+    Under ``torchrun`` (an initialized process group) the student and the loss's adapters are
+    wrapped in DistributedDataParallel and each global batch is split across ranks; only rank 0
+    writes checkpoints. ``teacher_cache`` reuses teacher outputs computed earlier on ``train``.
+    """
     if loss.needs_teacher and teacher is None:
         raise EdgeKDError(f"loss {type(loss).__name__} needs a teacher")
     if teacher is not None:
         teacher.eval().requires_grad_(False)
+    ctx = ddp.current()
     torch.manual_seed(config.seed)
+    loss.bind(student, teacher if loss.needs_teacher else None, train.x[:2])
     params = list(student.parameters()) + list(loss.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -109,30 +123,19 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
                                                     pct_start=0.15)
     ckpt_path = Path(config.checkpoint) if config.checkpoint else None
     key = fingerprint(student, teacher, loss, train, config)
-    history: list[dict] = []
-    start = 0
-    if config.resume:
-        if ckpt_path is None or not ckpt_path.exists():
-            raise CheckpointError(f"resume requested but there is no checkpoint at {ckpt_path}")
-        blob = load_checkpoint(ckpt_path, key)
-        student.load_state_dict(blob["model"])
-        loss.load_state_dict(blob["loss"])
-        optimizer.load_state_dict(blob["optimizer"])
-        scheduler.load_state_dict(blob["scheduler"])
-        history, start = blob["history"], int(blob["epoch"])
-        log.info("resumed %s from epoch %d of %d", desc, start, config.epochs)
-
-    steps_total = config.epochs * steps_per_epoch
-    bar = tqdm(total=steps_total, initial=start * steps_per_epoch, desc=desc, disable=not config.progress,
-               mininterval=1.0, dynamic_ncols=True)
+    history, start = _maybe_resume(config, ckpt_path, key, student, loss, optimizer, scheduler, desc)
+    run = _Run(ddp.current(), _teacher_source(teacher, loss, train, config, teacher_cache),
+               ctx.wrap(_Step(student, loss)))
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
+               disable=not (config.progress and ctx.is_main), mininterval=1.0, dynamic_ncols=True)
     for epoch in range(start, config.epochs):
-        terms = _train_epoch(student, teacher, loss, train, optimizer, scheduler, config, epoch, bar, desc)
+        terms = ctx.all_mean(_train_epoch(run, loss, train, optimizer, scheduler, config, epoch, bar, desc))
         record = {"epoch": epoch + 1, **terms}
         if val is not None:
             record["val_accuracy"] = evaluate(student, val)
         history.append(record)
         bar.set_postfix({"epoch": epoch + 1, **{k: f"{v:.3f}" for k, v in record.items() if k != "epoch"}})
-        if ckpt_path is not None:
+        if ckpt_path is not None and ctx.is_main:
             state = {"model": student.state_dict(), "loss": loss.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
             save_checkpoint(ckpt_path, fingerprint=key, epoch=epoch + 1, state=state, history=history)
@@ -141,27 +144,73 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
     return TrainResult(student, history, start)
 
 
-def _train_epoch(student, teacher, loss, train, optimizer, scheduler, config, epoch, bar, desc) -> dict:
+def _maybe_resume(config, ckpt_path, key, student, loss, optimizer, scheduler, desc) -> tuple[list[dict], int]:
+    if not config.resume:
+        return [], 0
+    if ckpt_path is None or not ckpt_path.exists():
+        raise CheckpointError(f"resume requested but there is no checkpoint at {ckpt_path}")
+    blob = load_checkpoint(ckpt_path, key)
+    student.load_state_dict(blob["model"])
+    loss.load_state_dict(blob["loss"])
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    log.info("resumed %s from epoch %d of %d", desc, int(blob["epoch"]), config.epochs)
+    return blob["history"], int(blob["epoch"])
+
+
+class _Step(nn.Module):
+    """Student forward + loss as one module, so DDP syncs the student and the loss's adapters."""
+
+    def __init__(self, student: nn.Module, loss: DistillLoss):
+        super().__init__()
+        self.student, self.loss = student, loss
+
+    def forward(self, x, y, teacher_out):
+        with capture_features(self.student, [s for s, _ in self.loss.feature_pairs]) as feats:
+            out = ModelOutput(self.student(x), feats)
+            return self.loss(out, teacher_out, (x, y))
+
+
+@dataclass
+class _Run:
+    ctx: ddp.DistContext
+    teacher: object  # callable (index, x) -> ModelOutput | None
+    step: nn.Module
+
+
+def _teacher_source(teacher, loss, train, config, cache):
+    """How a step gets teacher outputs: from a cache when valid, else a live no-grad forward."""
+    if not loss.needs_teacher:
+        return lambda index, x: None
+    layers = [t for _, t in loss.feature_pairs]
+    if cache is None or not cache.matches(teacher, train, layers) or config.augment:
+        cache = maybe_cache(teacher, train, layers, config.augment, config.cache_teacher_mb)
+    if cache is not None:
+        return lambda index, x: cache.lookup(index)
+
+    def live(index, x):
+        with torch.no_grad(), capture_features(teacher, layers) as feats:
+            return ModelOutput(teacher(x), dict(feats))
+
+    return live
+
+
+def _train_epoch(run: _Run, loss, train, optimizer, scheduler, config, epoch, bar, desc) -> dict:
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     order = torch.randperm(len(train), generator=generator)
-    student.train()
-    loss.train()
+    run.step.train()
     sums: dict[str, float] = {}
     steps = 0
-    s_layers = [s for s, _ in loss.feature_pairs]
-    t_layers = [t for _, t in loss.feature_pairs]
     for step, i in enumerate(range(0, len(train), config.batch_size)):
         index = order[i : i + config.batch_size]
-        x, y = train.x[index], train.y[index]
-        if config.augment:
+        x = train.x[index]
+        if config.augment:  # drawn for the whole global batch, so every rank keeps the same generator
             x = shift_augment(x, config.shift, generator)
-        teacher_out = None
-        if loss.needs_teacher:
-            with torch.no_grad(), capture_features(teacher, t_layers) as t_feats:
-                teacher_out = ModelOutput(teacher(x), dict(t_feats))
-        with capture_features(student, s_layers) as s_feats:
-            student_out = ModelOutput(student(x), s_feats)
-            terms = loss(student_out, teacher_out, (x, y))
+        if len(index) < run.ctx.world:
+            continue  # a tail batch too small to give every rank a sample; all ranks skip it alike
+        local = run.ctx.shard(torch.arange(len(index)))
+        index, x = index[local], x[local]
+        terms = run.step(x, train.y[index], run.teacher(index, x))
         total = sum(terms.values())
         if not torch.isfinite(total):
             raise EdgeKDError(f"{desc}: loss diverged (non-finite {total.item()}) at epoch {epoch + 1}, "

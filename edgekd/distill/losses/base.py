@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
@@ -33,12 +34,26 @@ class DistillLoss(nn.Module):
     def loss(self, student: ModelOutput, teacher: ModelOutput | None, batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def bind(self, student: nn.Module, teacher: nn.Module | None, example: torch.Tensor) -> None:
+        """Called once by the trainer before the optimizer is built: resolve layers, build adapters."""
+
     def forward(self, student: ModelOutput, teacher: ModelOutput | None, batch) -> dict[str, torch.Tensor]:
         return self.loss(student, teacher, batch)
 
     def config(self) -> dict:
         """The constructor arguments, for reports and checkpoint fingerprints."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "training"}
+
+
+UNLABELED = -1  # label value of transfer-set samples without a label (label-scarce training)
+
+
+def label_ce(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy over the labelled samples only; exactly 0 (with a graph) when none is labelled."""
+    mask = labels != UNLABELED
+    if not bool(mask.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[mask], labels[mask], label_smoothing=label_smoothing)
 
 
 _LOSSES: dict[str, type[DistillLoss]] = {}

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
-from edgekd.distill.losses.base import DistillLoss, register_loss
+from edgekd.distill.losses.base import DistillLoss, label_ce, register_loss
 
 
 @register_loss("ce")
 class CE(DistillLoss):
-    """L = CE(student logits, labels). The baseline every KD loss is compared with."""
+    """L = CE(student logits, labels). The baseline every KD loss is compared with.
+
+    Samples labelled ``UNLABELED`` (-1) are ignored, so a label-scarce transfer set trains on its labels.
+    """
 
     needs_teacher = False
 
@@ -18,4 +19,4 @@ class CE(DistillLoss):
         self.label_smoothing = label_smoothing
 
     def loss(self, student, teacher, batch):
-        return {"ce": F.cross_entropy(student.logits, batch[1], label_smoothing=self.label_smoothing)}
+        return {"ce": label_ce(student.logits, batch[1], self.label_smoothing)}

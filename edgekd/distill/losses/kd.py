@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from edgekd.distill.losses.base import DistillLoss, register_loss
+from edgekd.distill.losses.base import DistillLoss, label_ce, register_loss
 
 
 def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -30,5 +30,5 @@ class KD(DistillLoss):
     def loss(self, student, teacher, batch):
         terms = {"kd": self.kd_weight * kd_kl(student.logits, teacher.logits, self.temperature)}
         if self.ce_weight:
-            terms["ce"] = self.ce_weight * F.cross_entropy(student.logits, batch[1])
+            terms["ce"] = self.ce_weight * label_ce(student.logits, batch[1])
         return terms

@@ -1,0 +1,118 @@
+"""Export a QAT student to a QDQ ONNX model that carries its *learned* scales (no re-calibration).
+
+Each quantized Conv/Gemm gets ``QuantizeLinear → DequantizeLinear`` on its input with the learned
+activation scale and zero point, and reads its weight through ``DequantizeLinear`` from an int8
+initializer holding the learned integer grid (per-channel scales, axis 0). BatchNorm was folded
+at preparation. A 4-bit grid is stored in int8 (values in [-7, 7]): ONNX Runtime's CPU kernels
+have no int4 convolution, the numbers are identical.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+from torch import nn
+
+from edgekd._io import write_bytes
+from edgekd.errors import CompileError
+from edgekd.quant.qat import QConv2d, QLinear, _set_module
+
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class _ActQDQ(nn.Module):
+    """Exports as QuantizeLinear/DequantizeLinear with the learned activation grid."""
+
+    def __init__(self, scale: float, zero_point: int, qmin: int, qmax: int):
+        super().__init__()
+        self.scale, self.zero_point, self.qmin, self.qmax = scale, zero_point, qmin, qmax
+
+    def forward(self, x):
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.qmin, self.qmax)
+
+
+def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
+    """Float layer holding the dequantized weight, and the weight grid to write as int8."""
+    wq = module.weight_quant
+    if wq.spec.kind != "int":
+        raise CompileError(f"QDQ export needs integer weights; {wq.spec.kind} weights cannot be exported as QDQ")
+    scale, _ = wq.export_params()
+    shape = (-1,) + (1,) * (module.weight.ndim - 1)
+    s = scale.reshape(shape) if wq.spec.per_channel else scale
+    ints = torch.clamp(torch.round(module.weight.detach() / s), wq.spec.qmin, wq.spec.qmax)
+    base = nn.Conv2d if isinstance(module, QConv2d) else nn.Linear
+    plain = base.__new__(base)
+    plain.__dict__ = module.__dict__.copy()
+    plain._modules = {}
+    plain._parameters = {"weight": nn.Parameter(ints * s), "bias": module.bias}
+    grid = {"ints": ints.to(torch.int8).numpy(), "scale": scale.numpy().astype(np.float32),
+            "per_channel": wq.spec.per_channel}
+    a_scale, a_zero = module.act_quant.export_params()
+    aq = module.act_quant.spec
+    act = _ActQDQ(float(a_scale.item()), int(a_zero.item()), aq.qmin, aq.qmax)
+    return nn.Sequential(act, plain), grid
+
+
+def qdq_model(model: nn.Module) -> tuple[nn.Module, dict[str, dict]]:
+    """A float copy of a QAT model with export-ready Q/DQ, and weight grids keyed by parameter name."""
+    plain = copy.deepcopy(model).eval()
+    grids = {}
+    for name, module in list(plain.named_modules()):
+        if isinstance(module, (QConv2d, QLinear)):
+            if module.act_quant.spec.kind != "int":
+                raise CompileError(f"{name}: QDQ export needs integer activations, got {module.act_quant.spec.kind}")
+            twin, grid = _plain_twin(module)
+            _set_module(plain, name, twin)
+            grids[f"{name}.1.weight"] = grid
+    return plain, grids
+
+
+def _weights_to_dq(proto: onnx.ModelProto, grids: dict[str, dict]) -> int:
+    """Replace each quantized float weight initializer by int8 + DequantizeLinear (in place)."""
+    graph = proto.graph
+    by_name = {init.name: init for init in graph.initializer}
+    nodes = []
+    for name, grid in grids.items():
+        if name not in by_name:
+            raise CompileError(f"QDQ export: weight {name!r} not found among the exported initializers")
+        graph.initializer.remove(by_name[name])
+        scale = grid["scale"] if grid["per_channel"] else grid["scale"].reshape(())
+        zero = np.zeros(scale.shape, dtype=np.int8)
+        graph.initializer.extend([numpy_helper.from_array(grid["ints"], f"{name}_quantized"),
+                                  numpy_helper.from_array(scale, f"{name}_scale"),
+                                  numpy_helper.from_array(zero, f"{name}_zero_point")])
+        attrs = {"axis": 0} if grid["per_channel"] else {}
+        nodes.append(helper.make_node("DequantizeLinear", [f"{name}_quantized", f"{name}_scale",
+                                                           f"{name}_zero_point"], [name],
+                                      name=f"{name}_DequantizeLinear", **attrs))
+    for i, node in enumerate(nodes):
+        graph.node.insert(i, node)
+    return len(nodes)
+
+
+def export_qdq(model: nn.Module, input_shape, path: str | Path, static_batch: int | None = None) -> Path:
+    """Write the QAT ``model`` as a QDQ ONNX file at ``path`` (atomically); returns the path."""
+    plain, grids = qdq_model(model)
+    example = torch.zeros(static_batch or 2, *input_shape)
+    dynamic = None if static_batch else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(plain, (example,), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic,
+                              do_constant_folding=False, keep_initializers_as_inputs=False)
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
+        raise CompileError(f"QDQ export of {type(model).__name__} failed: {exc}") from exc
+    proto = onnx.load_from_string(buffer.getvalue())
+    _weights_to_dq(proto, grids)
+    onnx.checker.check_model(proto)
+    return write_bytes(Path(path), proto.SerializeToString())

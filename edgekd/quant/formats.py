@@ -1,0 +1,72 @@
+"""Numeric formats: what a target's ``[format]`` table means for the quantizers QAT inserts.
+
+| target format                         | weights                         | activations                  |
+|---------------------------------------|---------------------------------|------------------------------|
+| int8 / uint8, asymmetric (ORT, OpenVINO) | int8 per-channel symmetric [-127, 127] | uint8 per-tensor, zero point |
+| int8 / int8, symmetric (TensorRT, QNN)   | int8 per-channel symmetric [-127, 127] | int8 per-tensor [-128, 127], zp 0 |
+| int4 / int8 (W4A8)                       | int4 per-channel symmetric [-7, 7]     | as the activation entry says |
+| fp16                                     | fp16 rounding                          | fp16 rounding                |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgekd.errors import ConfigError
+from edgekd.targets import NumericFormat
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """One quantizer: an integer grid ``[qmin, qmax]`` (or ``fp16``) and how it is shared.
+
+    ``per_channel`` puts one scale per output channel (axis 0); ``symmetric`` fixes the zero
+    point at 0. ``bits`` is what the format promises (a 4-bit grid may be stored in int8).
+    """
+
+    kind: str  # "int" | "fp16" | "fp32"
+    bits: int = 8
+    qmin: int = 0
+    qmax: int = 0
+    symmetric: bool = True
+    per_channel: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "fp32"
+
+
+FP32 = QuantSpec("fp32", 32)
+FP16 = QuantSpec("fp16", 16)
+
+
+def weight_spec(fmt: NumericFormat) -> QuantSpec:
+    """Weights: symmetric narrow-range integers (so -q == q), per channel unless the target says not."""
+    if fmt.weights in ("fp32", "fp16"):
+        return FP32 if fmt.weights == "fp32" else FP16
+    bits = {"int8": 8, "int4": 4}[fmt.weights]
+    if not fmt.weight_symmetric:
+        raise ConfigError(f"format {fmt.key}: asymmetric weights are not supported by edgekd QAT; "
+                          "set weight_symmetric = true")
+    q = 2 ** (bits - 1) - 1
+    return QuantSpec("int", bits, -q, q, True, fmt.weight_granularity == "per_channel")
+
+
+def activation_spec(fmt: NumericFormat) -> QuantSpec:
+    """Activations: per tensor; uint8 with a zero point, or int8 symmetric, as the target declares."""
+    if fmt.activations in ("fp32", "fp16"):
+        return FP32 if fmt.activations == "fp32" else FP16
+    if fmt.activations == "uint8":
+        if fmt.activation_symmetric:
+            raise ConfigError(f"format {fmt.key}: uint8 activations cannot be symmetric; use int8")
+        return QuantSpec("int", 8, 0, 255, False, False)
+    if fmt.activation_symmetric:
+        return QuantSpec("int", 8, -128, 127, True, False)
+    return QuantSpec("int", 8, -128, 127, False, False)
+
+
+def format_from(weights: str = "int8", activations: str = "uint8", symmetric_activations: bool = False,
+                per_channel: bool = True) -> NumericFormat:
+    """A NumericFormat without a target file (e.g. W4A8 for a benchmark)."""
+    return NumericFormat(weights=weights, activations=activations, activation_symmetric=symmetric_activations,
+                         weight_granularity="per_channel" if per_channel else "per_tensor")
