@@ -102,6 +102,7 @@ class BackendEntry:
 _TABLE: dict[str, BackendEntry] = {
     "onnxruntime": BackendEntry("edgekd.backends.onnxruntime", None, "ONNX Runtime CPU, fp32 and int8 QDQ"),
     "openvino": BackendEntry("edgekd.backends.openvino", "openvino", "OpenVINO CPU/NPU, fp32 and int8 IR"),
+    "openvino-npu": BackendEntry("edgekd.backends.openvino_npu", "openvino", "OpenVINO on an Intel NPU, int8 IR"),
     "tensorrt": BackendEntry("edgekd.backends.tensorrt", "tensorrt", "TensorRT engine from a TensorRT-placement QDQ ONNX"),
     "qnn": BackendEntry("edgekd.backends.qnn", "qnn", "Qualcomm HTP via onnxruntime-qnn, static int8 QDQ"),
     "ethosu": BackendEntry("edgekd.backends.ethosu", "ethosu", "Arm Ethos-U: int8 TFLite compiled by Vela"),

@@ -31,11 +31,15 @@ def device_status(device: str) -> tuple[bool, str]:
     core = ov.Core()
     if device in core.available_devices:
         return True, ""
-    try:
-        core.get_property(device, "FULL_DEVICE_NAME")
+    try:  # compile a one-op model: OpenVINO's own error says what is missing (driver, compiler, device)
+        from openvino import opset13 as ops
+
+        param = ops.parameter([1, 4], ov.Type.f32)
+        core.compile_model(ov.Model([ops.relu(param)], [param]), device)
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError with the plugin's own message
-        return False, f"OpenVINO {ov.__version__} cannot use device {device}: {str(exc).strip().splitlines()[0]}"
-    return False, f"OpenVINO {ov.__version__} lists devices {core.available_devices}, not {device}"
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Exception from")]
+        return False, f"OpenVINO {ov.__version__.split('-')[0]} cannot use device {device}: {' '.join(lines)[:700]}"
+    return False, f"OpenVINO lists devices {core.available_devices}, not {device}"
 
 
 def _convert(onnx_path: Path, xml_path: Path) -> Path:
@@ -105,7 +109,7 @@ class OpenVinoBackend:
         fmt, out_dir = target.format, Path(out_dir)
         if fmt.weights not in ("fp32", "fp16", "int8"):
             raise CompileError(f"openvino: weights {fmt.weights} are not supported; use fp32, fp16 or int8")
-        device = target.device.upper()
+        device = "NPU" if self.name == "openvino-npu" else target.device.upper()
         # The NPU compiler needs static shapes; the CPU takes a dynamic batch.
         static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
         input_shape = tuple(spec.input_shape)
