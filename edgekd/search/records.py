@@ -1,0 +1,52 @@
+"""The search's records: a JSON Lines log of every proposal and a score-vs-latency plot."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from edgekd._io import write_text
+
+log = logging.getLogger(__name__)
+
+
+def write_log(history: list[dict], path: Path) -> Path:
+    """One JSON object per proposal: step, phase, arch, score, latency, costs, rejected reason."""
+    lines = [json.dumps({**r, "accepted": r["rejected"] is None}, default=list) for r in history]
+    return write_text(Path(path), "\n".join(lines) + "\n")
+
+
+def write_plot(result, path: Path) -> str | None:
+    """Score vs predicted latency of the scored candidates, the chosen one starred; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("search plot not written: matplotlib is missing (pip install 'edgekd[report]')")
+        return None
+    seen, pts = set(), []
+    for r in result.history:
+        key = json.dumps(r["arch"], sort_keys=True, default=list)
+        if r["score"] is not None and r["latency_ms"] is not None and key not in seen:
+            seen.add(key)
+            pts.append((r["latency_ms"], r["score"]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if pts:
+        ax.scatter(*zip(*pts), s=14, alpha=0.6, label=f"scored ({len(pts)})")
+    if result.predicted_latency_ms is not None:
+        ax.scatter([result.predicted_latency_ms], [result.score], marker="*", s=220, c="red",
+                   label="chosen", zorder=3)
+    if result.limits.budget_ms is not None:
+        ax.axvline(result.limits.budget_ms, ls="--", c="gray", label=f"budget {result.limits.budget_ms} ms")
+    ax.set_xlabel(f"predicted latency (ms, {result.latency_kind})")
+    ax.set_ylabel(f"score: {result.score_name}")
+    ax.set_title(f"{result.space}: {len(result.history)} proposals, {result.rejected} rejected")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
