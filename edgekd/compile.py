@@ -38,7 +38,8 @@ def select_calibration(data: ArrayData, recipe: CalibrationRecipe, size: int | N
 
 
 def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", calib=None, out_dir="build", *,
-            spec: PreprocessSpec | None = None, calib_size: int | None = None) -> Artifact:  # noqa: A001
+            spec: PreprocessSpec | None = None, calib_size: int | None = None,
+            keep_float: list[str] | None = None) -> Artifact:  # noqa: A001
     """Compile ``model`` for ``target`` into ``out_dir/<target>/``.
 
     Args:
@@ -49,6 +50,7 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         out_dir: parent folder; the artifact folder is replaced only once compilation succeeded.
         spec: the preprocessing spec written beside the artifact (default: pass-through).
         calib_size: overrides the calibration recipe's sample count.
+        keep_float: layer (node) names to leave in float, e.g. from sensitivity analysis.
     """
     target = load_target(target)
     recipe = load_recipe(target.calibration.recipe)
@@ -68,7 +70,8 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
     try:
-        artifact = backend.compile(model, target, calib_data.x.numpy(), staging, spec, recipe=recipe)
+        extra = {"keep_float": list(keep_float)} if keep_float else {}
+        artifact = backend.compile(model, target, calib_data.x.numpy(), staging, spec, recipe=recipe, **extra)
         artifact.details["calibration"] = {"recipe": recipe.name, "samples": len(calib_data),
                                            "method": recipe.method, "selection": recipe.selection}
         spec.save(staging / SPEC_FILENAME)

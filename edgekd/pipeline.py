@@ -53,7 +53,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
           dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,
           epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, augment: bool | None = None,
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
-          progress: bool = True, latency_runs: int = 200, search: bool = True) -> BuildResult:
+          progress: bool = True, latency_runs: int = 200, search: bool = True, qat: bool = False) -> BuildResult:
     """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
 
     Args:
@@ -69,6 +69,8 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         resume: continue an interrupted distillation from its last epoch checkpoint.
         search: without ``student``, search one for the target (``edgekd.search``, DisWOT score);
             ``search=False`` takes the default student.
+        qat: distill the last third of the epochs quantization-aware in ``target.format``
+            (``edgekd.distill.api.qat_fit``); the artifact then carries the learned scales.
     """
     started = time.perf_counter()
     target = load_target(target)
@@ -81,14 +83,19 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          augment=data.augment if augment is None else augment, progress=progress,
                          checkpoint=str(out_dir / "_work" / target.name / "distill.ckpt"), resume=resume)
-    trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target)
+    trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target, qat=qat)
     return deliver_step(trained, teacher, teacher_info, data, loss, config, target, out_dir, calib_size,
                         latency_runs, started)
 
 
-def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, config, target: Target):
+def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, config, target: Target,
+                 qat: bool = False):
     """The distillation of ``build``, reusable by ``build_all`` for every target sharing a numeric format."""
     log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, config.epochs)
+    if qat and target.format.is_quantized:
+        from edgekd.distill.api import qat_fit
+
+        return qat_fit(student_model, data.train, data.val, loss, teacher, config, target.format)
     return fit(student_model, data.train, data.val, loss, teacher, config, desc="distill")
 
 

@@ -55,6 +55,9 @@ class Gate(BaseModel):
     model_config = _STRICT
     max_accuracy_drop: float = Field(1.0, ge=0, description="points of top-1 below the teacher")
     min_agreement: float | None = Field(None, ge=0, le=1, description="top-1 agreement with the teacher")
+    speed_gate: bool = Field(False, description="ship fp32 if the int8 artifact is not faster, measured here")
+    keep_sensitive_float: bool = Field(True, description="on a missed gate, keep the most sensitive layers "
+                                       "in float and rebuild (QDQ backends)")
 
 
 class CalibrationRef(BaseModel):

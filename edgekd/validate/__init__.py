@@ -8,6 +8,7 @@ import torch
 from edgekd.backends.base import Artifact, get_backend
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
+from edgekd.errors import NotRunHere
 from edgekd.validate.gates import evaluate_gate
 from edgekd.validate.latency import runner_latency, torch_latency
 from edgekd.validate.metrics import accuracy, compare
@@ -26,7 +27,10 @@ def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: t
         artifact = Artifact.read(artifact)
     data = as_array_data(val, "val")
     x, y = data.numpy()
-    runner = get_backend(artifact.backend).load(artifact, threads=threads)
+    try:
+        runner = get_backend(artifact.backend).load(artifact, threads=threads)
+    except NotRunHere as exc:  # the artifact exists, its runtime or device does not: say so, never "passed"
+        return _not_run(artifact, teacher, data, student, str(exc))
     teacher_logits = predict(teacher, data.x).numpy()
     student_logits = predict(student, data.x).numpy() if student is not None else None
     artifact_logits = np.asarray(runner(x), dtype=np.float32)
@@ -43,4 +47,17 @@ def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: t
         if student is not None:
             report["student"]["latency_ms"] = torch_latency(student, one, threads, latency_runs)
         report["artifact"]["latency_ms"] = runner_latency(runner, one, threads, latency_runs)
+    return report
+
+
+def _not_run(artifact: Artifact, teacher, data, student, reason: str) -> dict:
+    """Teacher (and fp32 student) measured; the artifact recorded with why it did not run here."""
+    x, y = data.numpy()
+    teacher_logits = predict(teacher, data.x).numpy()
+    report: dict = {"samples": len(y), "teacher": {"accuracy": accuracy(teacher_logits, y)}}
+    if student is not None:
+        report["student"] = compare(predict(student, data.x).numpy(), y, teacher_logits, None)
+    report["artifact"] = {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
+                          "status": "not run here", "not_run": reason, "accuracy": None,
+                          "agreement_teacher": None, "kl_teacher": None, "cosine_teacher": None}
     return report

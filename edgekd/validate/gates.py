@@ -8,6 +8,10 @@ def evaluate_gate(target, validation: dict) -> dict:
     gate = target.gate
     teacher_acc = validation["teacher"]["accuracy"]
     artifact = validation["artifact"]
+    if artifact.get("not_run"):  # never "passed" for an artifact that did not run
+        return {"passed": False, "status": "not run here", "accuracy_drop_points": None,
+                "max_accuracy_drop": gate.max_accuracy_drop, "min_agreement": gate.min_agreement,
+                "reasons": [artifact["not_run"]]}
     drop = (teacher_acc - artifact["accuracy"]) * 100.0
     reasons, passed = [], True
     if drop > gate.max_accuracy_drop:

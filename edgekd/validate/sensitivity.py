@@ -1,0 +1,100 @@
+"""Per-layer sensitivity: which weighted layers hurt most when quantized, and keeping them in float.
+
+For QDQ backends (ONNX Runtime, OpenVINO, TensorRT's ONNX): each weighted layer is quantized
+alone (all others float) and its damage measured as mean KL of the logits against the fp32
+model on held-out data. If an int8 artifact misses the target's gate, the most sensitive layers
+are kept in float (1, 2, 4, ... of them), the artifact is rebuilt and re-validated, until the gate
+passes or half the layers are float; the report lists what was kept and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.backends.base import Artifact
+from edgekd.errors import CompileError
+from edgekd.validate.metrics import agreement, mean_kl
+
+log = logging.getLogger(__name__)
+QDQ_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+
+
+def _ort(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def layer_sensitivity(artifact: Artifact, calib: np.ndarray, x: np.ndarray, method: str = "minmax") -> list[dict]:
+    """Each quantized layer of a QDQ artifact, quantized alone: KL and top-1 agreement vs fp32, worst first."""
+    from edgekd.backends.onnxruntime import quantize_qdq
+
+    if artifact.backend not in QDQ_BACKENDS:
+        raise CompileError(f"sensitivity analysis: backend {artifact.backend} has no QDQ ONNX to analyse "
+                           f"(supported: {', '.join(QDQ_BACKENDS)})")
+    folder = artifact.folder
+    fp32 = folder / artifact.files.get("fp32_onnx", artifact.files["fp32"])
+    layers = list(artifact.details.get("quantized_layers", []))
+    symmetric = artifact.backend == "tensorrt" or _symmetric(folder / artifact.files.get("qdq_onnx",
+                                                                                          artifact.files["model"]))
+    reference = _ort(fp32, x)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for layer in layers:
+            others = [name for name in layers if name != layer]
+            q = quantize_qdq(fp32, Path(tmp) / "one.onnx", calib, method=method, symmetric_activations=symmetric,
+                             nodes_to_exclude=others, static_batch=artifact.static_batch)
+            out = _ort(q, x)
+            rows.append({"layer": layer, "kl": mean_kl(reference, out), "agreement": agreement(out, reference)})
+    return sorted(rows, key=lambda r: r["kl"], reverse=True)
+
+
+def _symmetric(qdq_path: Path) -> bool:
+    from edgekd.backends.onnxruntime import qdq_summary
+
+    if qdq_path.suffix != ".onnx" or not qdq_path.exists():
+        return False
+    dtypes = {r["dtype"] for r in qdq_summary(qdq_path)["activation_ranges"].values()}
+    return dtypes == {"int8"}
+
+
+def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
+                     calib_size=None, max_fraction: float = 0.5) -> tuple[Artifact, dict, dict]:
+    """Keep the most sensitive layers in float until the gate passes; returns (artifact, validation, record)."""
+    from edgekd.compile import compile as compile_model
+    from edgekd.data.sources import as_array_data
+    from edgekd.validate import evaluate_gate, validate
+
+    data = as_array_data(val, "val")
+    x = data.x.numpy()[:512]
+    calib_x = as_array_data(calib, "calib").x.numpy()[:256]
+    ranking = layer_sensitivity(artifact, calib_x, x)
+    record = {"triggered_by": gate["reasons"], "ranking": ranking[:10], "attempts": []}
+    limit = max(1, int(len(ranking) * max_fraction))
+    k, validation = 1, None
+    while k <= limit:
+        keep = [r["layer"] for r in ranking[:k]]
+        artifact = compile_model(model, target, calib, out_dir, spec=spec, calib_size=calib_size, keep_float=keep)
+        validation = validate(artifact, teacher, val, model, threads=target.latency.threads, measure_latency=False)
+        gate = evaluate_gate(target, validation)
+        record["attempts"].append({"kept_float": keep, "accuracy": validation["artifact"]["accuracy"],
+                                   "passed": gate["passed"]})
+        if gate["passed"]:
+            break
+        k *= 2
+    record["kept_float"] = [{"layer": r["layer"], "op": "weighted",
+                             "reason": f"sensitivity: quantized alone it moves the logits by KL {r['kl']:.4f} "
+                                       f"(top-1 agreement {r['agreement']:.4f}); kept float so the gate passes"}
+                            for r in ranking[: len(record["attempts"][-1]["kept_float"])]]
+    record["passed"] = gate["passed"]
+    artifact.details["kept_float"] = record["kept_float"]
+    artifact.details["sensitivity"] = record
+    artifact.save()
+    return artifact, validation, record
