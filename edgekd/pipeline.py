@@ -103,6 +103,10 @@ def deliver_step(trained, teacher, teacher_info, data: "_Data", loss, config, ta
                  calib_size, latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
     """Compile the distilled student for ``target``, validate it in its runtime, write its reports."""
     artifact = compile_model(trained.model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
+    if target.gate.speed_gate:  # ship fp32 when int8 is not faster here
+        from edgekd.validate.speed import speed_gate
+
+        artifact = speed_gate(artifact, target)[0]
     return validate_step(artifact, trained, teacher, teacher_info, data, loss, config, target, latency_runs, started,
                          measure_latency)
 
@@ -114,6 +118,14 @@ def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Da
     validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
                           latency_runs=latency_runs, measure_latency=measure_latency)
     gate = evaluate_gate(target, validation)
+    from edgekd.validate.sensitivity import can_recover, recover_accuracy
+
+    if not gate["passed"] and can_recover(artifact, target):  # keep the most sensitive layers float, rebuild
+        artifact = recover_accuracy(student_model, target, data.train, data.val, teacher, artifact.folder.parent,
+                                    artifact, gate, spec=data.spec)[0]
+        validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
+                              latency_runs=latency_runs, measure_latency=measure_latency)
+        gate = evaluate_gate(target, validation)
     report = build_report(target=target, artifact=artifact, validation=validation, gate=gate, data=data,
                           teacher_info=teacher_info, student=student_model, loss=loss, config=config,
                           history=trained.history, resumed_from=trained.resumed_from_epoch,

@@ -65,6 +65,12 @@ def _symmetric(qdq_path: Path) -> bool:
     return dtypes == {"int8"}
 
 
+def can_recover(artifact: Artifact, target) -> bool:
+    """Whether a missed gate can be retried with sensitive layers in float (int8 QDQ backends)."""
+    return (target.gate.keep_sensitive_float and artifact.precision == "int8" and artifact.backend in QDQ_BACKENDS
+            and bool(artifact.details.get("quantized_layers")))
+
+
 def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
                      calib_size=None, max_fraction: float = 0.5) -> tuple[Artifact, dict, dict]:
     """Keep the most sensitive layers in float until the gate passes; returns (artifact, validation, record)."""
@@ -78,6 +84,7 @@ def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Arti
     ranking = layer_sensitivity(artifact, calib_x, x)
     record = {"triggered_by": gate["reasons"], "ranking": ranking[:10], "attempts": []}
     limit = max(1, int(len(ranking) * max_fraction))
+    calib_size = calib_size or artifact.details.get("calibration", {}).get("samples")
     k, validation = 1, None
     while k <= limit:
         keep = [r["layer"] for r in ranking[:k]]
