@@ -161,6 +161,30 @@ def profile(
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON.")) -> None:
+    """Every backend: installed, available (runs here), hardware present, and the reason for each gap."""
+    import json
+
+    from rich.markup import escape
+
+    from edgekd.backends.doctor import doctor as rows_of
+
+    rows = rows_of()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="edgekd doctor")
+    for col in ("backend", "installed", "available", "hardware", "why not"):
+        table.add_column(col)
+    mark = {True: "[green]yes", False: "[red]no"}
+    for r in rows:
+        why = "; ".join(dict.fromkeys(x for x in (r["installed_reason"], r["available_reason"],
+                                                  "" if r["hardware"] else r["hardware_reason"]) if x))
+        table.add_row(r["backend"], mark[r["installed"]], mark[r["available"]], mark[r["hardware"]], escape(why))
+    Console(width=160).print(table)
+
+
 def main() -> None:  # console-script entry point
     app()
 
