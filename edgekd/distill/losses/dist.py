@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from edgekd.distill.losses.base import DistillLoss, label_ce, register_loss
 
 
-def _pearson_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def _pearson_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Mean over rows of 1 - Pearson correlation(a_i, b_i)."""
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(1, keepdim=True)
-    corr = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+    corr = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
     return (1 - corr).mean()
 
 

@@ -1,0 +1,87 @@
+"""Trainer behaviour: resume after a kill, NaN stop, teacher-output caching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgekd.distill import TrainConfig, evaluate, fit
+from edgekd.distill import trainer as trainer_module
+from edgekd.distill.losses import KD, FitNet
+from edgekd.errors import EdgeKDError
+from edgekd.models import create_student
+
+
+def _student():
+    torch.manual_seed(0)
+    return create_student("resnet", (1, 8, 8), 10, widths=(8, 16, 16))
+
+
+def _small(data, n=480):
+    return data.subset(range(n))
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_fit_resume_after_kill_matches_uninterrupted_run(digits, digits_teacher, tmp_path, monkeypatch):
+    train, val, _ = digits
+    train = _small(train)
+    config = TrainConfig(epochs=3, batch_size=64, checkpoint=str(tmp_path / "run.ckpt"), progress=False)
+    reference = fit(_student(), train, val, KD(), digits_teacher, TrainConfig(epochs=3, batch_size=64, progress=False))
+
+    real_save = trainer_module.save_checkpoint
+    calls = []
+
+    def save_then_die(path, **kw):
+        real_save(path, **kw)
+        calls.append(kw["epoch"])
+        if kw["epoch"] == 2:
+            raise _Killed  # the process dies right after epoch 2 was written
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        fit(_student(), train, val, KD(), digits_teacher, config)
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    import dataclasses
+
+    resumed = fit(_student(), train, val, KD(), digits_teacher, dataclasses.replace(config, resume=True))
+    assert resumed.resumed_from_epoch == 2 and len(resumed.history) == 3
+    for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+
+def test_fit_stops_with_epoch_and_step_when_loss_diverges(digits, digits_teacher):
+    train, val, _ = digits
+    with pytest.raises(EdgeKDError, match=r"epoch 1, step \d+"):
+        fit(_student(), _small(train), val, KD(), digits_teacher,
+            TrainConfig(epochs=1, batch_size=64, lr=1e6, progress=False))
+
+
+def _count_forwards(model):
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize("loss_cls", [KD, FitNet])
+def test_fit_teacher_cache_avoids_repeated_teacher_forwards_and_keeps_accuracy(digits, digits_teacher, loss_cls):
+    train, val, _ = digits
+    train = _small(train)
+    calls = _count_forwards(digits_teacher)
+    cached = fit(_student(), train, val, loss_cls(), digits_teacher, TrainConfig(epochs=2, batch_size=64, progress=False))
+    n_cached = len(calls)
+    calls.clear()
+    live = fit(_student(), train, val, loss_cls(), digits_teacher,
+               TrainConfig(epochs=2, batch_size=64, progress=False, cache_teacher_mb=0))
+    assert n_cached < 8 < len(calls)  # one pass over 480 samples (+ probes) vs 2 epochs × 8 steps
+    assert abs(evaluate(cached.model, val) - evaluate(live.model, val)) <= 0.03
+
+
+def test_fit_does_not_cache_teacher_when_augmenting(digits, digits_teacher):
+    train, val, _ = digits
+    calls = _count_forwards(digits_teacher)
+    fit(_student(), _small(train, 128), None, KD(), digits_teacher,
+        TrainConfig(epochs=2, batch_size=64, augment=True, progress=False))
+    assert len(calls) >= 4
