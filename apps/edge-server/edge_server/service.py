@@ -87,7 +87,9 @@ class ModelService:
             raise RequestError(415, "unsupported_image_format",
                                f"image format {image.format} is not accepted; use one of {', '.join(IMAGE_FORMATS)}")
         self._check_size(*image.size)
-        try:  # pixel count is bounded above, so load() cannot be a decompression bomb
+        try:  # verify() checks the whole stream (PNG chunk CRCs); the bounded pixel count rules out bombs
+            image.verify()
+            image = Image.open(io.BytesIO(data))
             image.load()
             return self.spec.from_image(image)
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
