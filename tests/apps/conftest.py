@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from apps_helpers import ROOT  # noqa: E402
+
 for app in ("edge-server", "edge-classify"):
     if str(ROOT / "apps" / app) not in sys.path:
         sys.path.insert(0, str(ROOT / "apps" / app))
