@@ -102,3 +102,26 @@ def identity_spec(input_shape, num_classes: int, labels=None) -> PreprocessSpec:
         scale=1.0,  # mean 0, std 1, scale 1: apps pass the user's values through as they are
         labels=tuple(labels or (str(i) for i in range(num_classes))),
     )
+
+
+SCHEMA_FILE = Path(__file__).with_name("preprocess.schema.json")
+
+
+def preprocess_json_schema() -> dict:
+    """The JSON Schema of preprocess.json, generated from :class:`PreprocessSpec`.
+
+    Every key is required (builds always write all of them) and the validator's rules that
+    JSON Schema can say simply (schema version, layout, color, std > 0) are added; the
+    cross-key rules (color vs channels, 1 or C mean/std values) stay in the validator. Apps on
+    other platforms read exactly these keys. ``edgekd/data/preprocess.schema.json`` is this, saved.
+    """
+    schema = PreprocessSpec.model_json_schema(by_alias=True, mode="serialization")
+    props = schema["properties"]
+    props["schema"]["const"] = SPEC_SCHEMA
+    props["layout"]["enum"] = ["NCHW"]
+    props["color"]["enum"] = ["gray", "rgb"]
+    for name in ("mean", "std"):
+        props[name]["minItems"] = 1  # 1 value for all channels, or one per channel
+    props["std"]["items"]["exclusiveMinimum"] = 0
+    schema["required"] = list(props)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SPEC_SCHEMA, **schema}

@@ -7,12 +7,11 @@ edge_classify) are imported by putting those folders on sys.path, as each app's 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from apps_helpers import ROOT  # noqa: E402
+from apps_helpers import ROOT
 
 for app in ("edge-server", "edge-classify"):
     if str(ROOT / "apps" / app) not in sys.path:
