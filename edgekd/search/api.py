@@ -18,6 +18,7 @@ from edgekd.search.constraints import LatencyPredictor, Limits, arch_key, check
 from edgekd.search.evolution import regularized_evolution
 from edgekd.search.scores import ScoreContext, get_score
 from edgekd.search.spaces import make_space
+from edgekd.validate.latency import torch_threads
 
 log = logging.getLogger(__name__)
 ALL_OPS = ("conv", "depthwise_conv", "batchnorm", "relu", "relu6", "add", "global_avgpool", "linear")
@@ -71,7 +72,7 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
            seed: int = 0, batch_size: int = 64, teacher_init: str = "gaussian", max_flops: int | None = None,
            max_params: int | None = None, min_flops: int | None = None,
            latency: Callable[[dict], float] | None = None, out_dir: str | Path | None = None,
-           progress: bool = True) -> SearchResult:
+           threads: int | None = None, progress: bool = True) -> SearchResult:
     """Search ``space`` for the student that ``score`` ranks best under the target's constraints.
 
     Args:
@@ -83,6 +84,7 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
         score: a name from ``edgekd.search.scores.list_scores()``.
         latency: replaces the latency model, ``fn(arch) -> ms`` (e.g. for a profiled device).
         out_dir: where ``search.jsonl`` and ``search.png`` are written; None writes nothing.
+        threads: torch threads while scoring (None: unchanged); 1 is fastest on busy, shared CPUs.
 
     Returns:
         A ``SearchResult``: ``.arch``, ``.score``, ``.predicted_latency_ms``, ``.build()``.
@@ -102,7 +104,8 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
     predictor = _latency(latency, target, shape, budget)
     ctx = ScoreContext(x, y, teacher, teacher_init, seed)
     evaluate = _evaluator(cand_space, get_score(score), ctx, limits, predictor, shape, classes, seed)
-    history = regularized_evolution(cand_space, evaluate, population, iterations, tournament, seed, progress)
+    with torch_threads(threads or torch.get_num_threads()):
+        history = regularized_evolution(cand_space, evaluate, population, iterations, tournament, seed, progress)
     accepted = [r for r in history if r["rejected"] is None]
     if not accepted:
         raise ConfigError(f"search: no {space} candidate meets the constraints {limits}")

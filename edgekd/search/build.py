@@ -20,7 +20,7 @@ from edgekd.search.scores.cost import count_flops
 
 log = logging.getLogger(__name__)
 
-BUILD_SEARCH = {"space": "resnet-compact", "score": "diswot", "population": 6, "iterations": 12,
+BUILD_SEARCH = {"space": "resnet-compact", "score": "diswot", "population": 6, "iterations": 12, "threads": 1,
                 "flops_factor": 2.0}
 
 
