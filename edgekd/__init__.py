@@ -28,6 +28,7 @@ _LAZY = {
     "list_targets": ("edgekd.targets", "list_targets"),
     "create_student": ("edgekd.models", "create_student"),
     "losses": ("edgekd.distill.losses", None),
+    "search": ("edgekd.search", "search"),
 }
 
 __all__ = ["CheckpointError", "CompileError", "ConfigError", "DataError", "EdgeKDError", "MissingExtraError",
