@@ -19,7 +19,8 @@ from edgekd.errors import ConfigError
 
 KINDS = ("stem", "basic", "inverted", "head", "classifier", "io")
 FEATURES = (*(f"is_{k}" for k in KINDS), "cin", "cout", "hidden", "h", "w", "h_out", "w_out", "kernel", "stride",
-            "expansion", "residual", "shortcut", "log_macs", "log_params", "log_in", "log_out", "log_hidden_act")
+            "expansion", "residual", "shortcut", "log_macs", "log_params", "log_in", "log_out", "log_hidden_act",
+            "log_dense_macs", "log_dw_macs")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Block:
     params: int = 0
     precision: str = "fp32"
     path: str = ""  # module path, e.g. "stages.1.0"; not part of the key
+    dw_macs: int = 0  # the depthwise share of ``macs`` (memory-bound, runs at another speed)
 
     @property
     def key(self) -> str:
@@ -61,7 +63,7 @@ class Block:
                 self.h_out, self.w_out, self.kernel, self.stride, self.expansion, float(self.residual),
                 float(self.shortcut), np.log1p(self.macs), np.log1p(self.params),
                 np.log1p(self.cin * self.h * self.w), np.log1p(self.cout * self.h_out * self.w_out),
-                np.log1p(hidden_act)]
+                np.log1p(hidden_act), np.log1p(self.macs - self.dw_macs), np.log1p(self.dw_macs)]
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -148,6 +150,7 @@ def _trace(model: nn.Module, input_shape, units) -> tuple[dict, dict]:
 def _block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> Block:
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     n_macs = sum(macs.get(id(m), 0) for m in module.modules())
+    dw = sum(macs.get(id(m), 0) for m in convs if m.groups > 1)
     params = sum(p.numel() for p in module.parameters())
     if isinstance(module, nn.Linear):  # the classifier: its input is the pool's input
         return Block("classifier", module.in_features, module.out_features, 0, 0, 1, 1, macs=n_macs,
@@ -158,10 +161,10 @@ def _block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> B
         return Block(kind, cin, cout, h, w, h_out, w_out, 3, convs[0].stride[0], 1, cout, True,
                      not isinstance(module.shortcut, nn.Identity), n_macs, params, precision, path)
     if kind == "inverted":
-        dw = next(m for m in convs if m.groups > 1 or m.kernel_size[0] > 1)
-        hidden = dw.in_channels
-        return Block(kind, cin, cout, h, w, h_out, w_out, dw.kernel_size[0], dw.stride[0], hidden // cin, hidden,
-                     bool(module.residual), False, n_macs, params, precision, path)
+        dwconv = next(m for m in convs if m.groups > 1 or m.kernel_size[0] > 1)
+        hidden = dwconv.in_channels
+        return Block(kind, cin, cout, h, w, h_out, w_out, dwconv.kernel_size[0], dwconv.stride[0], hidden // cin,
+                     hidden, bool(module.residual), False, n_macs, params, precision, path, dw)
     conv = convs[0]
     return Block(kind, cin, cout, h, w, h_out, w_out, conv.kernel_size[0], conv.stride[0], 1, cout, False, False,
                  n_macs, params, precision, path)

@@ -27,6 +27,7 @@ from edgekd.hw.profiler import profile, profile_nodes, runtime_version
 log = logging.getLogger(__name__)
 
 _NOT_KERNELS = {"Constant", "Identity"}
+UNSTABLE = 0.25  # a timing whose round medians differ by more than this was disturbed by other load
 
 
 def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symmetric_activations: bool = False,
@@ -88,11 +89,11 @@ def fit_table(measurements: list[dict], precision: str, *, seed: int = 0) -> dic
         raise ConfigError(f"latency fit ({precision}): {len(recs)} networks measured; at least 3 are needed")
     nets = [(m, blocks_of(m["arch"], m["input_shape"], 10, precision)) for m in recs]
     kernels, fusion = _kernel_table(nets)
-    levels = _levels(nets, kernels)
+    corrected = _corrected_blocks(nets, kernels)
     samples, x, y = defaultdict(list), [], []
-    for (m, blocks), level in zip(nets, levels):
+    for (m, blocks), times in zip(nets, corrected):
         for b in blocks:
-            ms = max(float(m["blocks"][b.path]["ms"]) * level, 1e-5)
+            ms = max(times[b.path], 1e-5)
             samples[b.key].append(ms)
             x.append(b.vector())
             y.append(np.log(ms))
@@ -118,17 +119,44 @@ def _kernel_table(nets) -> tuple[dict, dict]:
     return {s: c.most_common(1)[0][0] for s, c in counts.items()}, fusion
 
 
-def _levels(nets, kernels) -> list[float]:
-    """Per network, the factor turning profiled kernel times into plain-run milliseconds.
+def _corrected_blocks(nets, kernels, *, renormalize: bool = True) -> list[dict[str, float]]:
+    """Per network, each block's profiled time turned into plain-run milliseconds.
 
-    The node profiler inflates kernels (a global ``scale``) and ran at another moment than the plain
-    timing (the machine's load differs: a per-network residual). Both are divided out, so a block's
-    table entry is in the units of an unprofiled run; the fixed overheads stay out of the blocks.
+    ONNX Runtime's node profiler adds a few µs to every kernel it times. A robust fit over all
+    networks of ``total = a · Σ profiled + base + d · kernels`` measures that (``d`` < 0); each
+    block then gets ``a · profiled + d · its kernels``. With ``renormalize`` the blocks of a network
+    are also rescaled so they add up to its plain timing minus ``base`` (the profiled and the plain
+    run happened at different moments of a shared machine's load).
     """
-    raw = [sum(float(m["blocks"][b.path]["ms"]) for b in blocks) for m, blocks in nets]
-    coef, _ = _overhead(nets, raw, kernels)
-    return [coef[0] * m["total_ms"] / max(coef[0] * p + coef[1] + coef[2] * _kernels(blocks, kernels), 1e-9)
-            for (m, blocks), p in zip(nets, raw)]
+    prof = [{b.path: float(m["blocks"][b.path]["ms"]) for b in blocks} for m, blocks in nets]
+    kern = [{b.path: len(m["blocks"][b.path].get("ops") or [0] * int(kernels.get(b.signature, 1)))
+             for b in blocks} for m, blocks in nets]
+    a = np.array([[sum(p.values()), 1.0, sum(k.values())] for p, k in zip(prof, kern)])
+    y = np.array([m["total_ms"] for m, _ in nets])
+    scale, base, per_kernel = _robust_lstsq(a, y)
+    out = []
+    for (m, _), p, k, total in zip(nets, prof, kern, y):
+        blocks = {path: max(scale * ms + per_kernel * k[path], 0.25 * scale * ms) for path, ms in p.items()}
+        level = (total - base) / sum(blocks.values()) if renormalize and _stable(m) else 1.0
+        out.append({path: ms * float(np.clip(level, 0.5, 2.0)) for path, ms in blocks.items()})
+    return out
+
+
+def _stable(record: dict) -> bool:
+    """Whether a plain timing is usable as a level: its round medians agreed within UNSTABLE."""
+    return float(record.get("spread", 0.0)) <= UNSTABLE
+
+
+def _robust_lstsq(a: np.ndarray, y: np.ndarray, outlier: float = 0.25) -> np.ndarray:
+    """Least squares in relative error; networks off by more than ``outlier`` are refitted without."""
+    keep = np.ones(len(y), bool)
+    for _ in range(2):
+        w = 1.0 / y[keep]
+        coef = np.linalg.lstsq(a[keep] * w[:, None], y[keep] * w, rcond=None)[0]
+        keep = np.abs(a @ coef / y - 1) <= outlier
+        if keep.sum() < a.shape[1] + 1:
+            break
+    return coef
 
 
 def _kernels(blocks, kernels: dict) -> int:
@@ -141,6 +169,9 @@ def _overhead(nets, sums, kernels) -> tuple[list[float], dict]:
 
     a = np.array([[s, 1.0, _kernels(blocks, kernels)] for s, (_, blocks) in zip(sums, nets)])
     y = np.array([m["total_ms"] for m, _ in nets])
+    ok = np.array([_stable(m) for m, _ in nets])
+    if ok.sum() >= 3:  # disturbed timings (the load changed mid-measurement) do not set the overhead
+        a, y = a[ok], y[ok]
     weights = 1.0 / y  # relative error matters: small networks count as much as big ones
     coef, _ = nnls(a * weights[:, None], y * weights)
     rel = (a @ coef - y) / y
@@ -180,13 +211,16 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
 
 
 def fit_records(target, records: list[dict], precisions, *, out: Path | None = None, seconds: float = 0.0,
-                seed: int = 0) -> Path:
-    """Fit every precision from measurement records and write the profile file with its provenance."""
+                seed: int = 0, provenance: dict | None = None) -> Path:
+    """Fit every precision from measurement records and write the profile file with its provenance.
+
+    ``provenance`` overrides recorded fields (e.g. the load average and a note when refitting
+    earlier measurements)."""
     from edgekd.targets import load_target
 
     target = load_target(target)
     data = {"schema": PROFILE_SCHEMA, "target": target.name,
-            "provenance": _provenance(target, records, seconds, seed),
+            "provenance": {**_provenance(target, records, seconds, seed), **(provenance or {})},
             "precisions": {p: fit_table(records, p, seed=seed) for p in precisions},
             "fitted_networks": sorted({(arch_key(r["arch"]), tuple(r["input_shape"])) for r in records}),
             "measurements": [{k: r[k] for k in ("arch", "input_shape", "precision", "total_ms", "spread")}
