@@ -28,6 +28,7 @@ _LAZY = {
     "list_targets": ("edgekd.targets", "list_targets"),
     "create_student": ("edgekd.models", "create_student"),
     "losses": ("edgekd.distill.losses", None),
+    "distill": ("edgekd.distill", None),  # a callable module: edgekd.distill(teacher, student, ...)
     "search": ("edgekd.search", "search"),
 }
 

@@ -119,6 +119,25 @@ class OnnxRuntimeRunner:
         return self._run(x)
 
 
+def _qat_format(model, fmt) -> bool:
+    """True for a QAT-prepared model; its format must be the target's."""
+    from edgekd.quant import is_qat_model
+
+    if not is_qat_model(model):
+        return False
+    trained = getattr(model, "edgekd_qat", {}).get("format")
+    if trained is not None and trained != fmt.model_dump():
+        raise CompileError(f"onnxruntime: the student was trained quantization-aware for {trained}, "
+                           f"but the target's format is {fmt.model_dump()}; prepare QAT for this target")
+    return True
+
+
+def _float_twin(model):
+    from edgekd.quant import to_float
+
+    return to_float(model)
+
+
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
@@ -137,10 +156,17 @@ class OnnxRuntimeBackend:
         out_dir = Path(out_dir)
         static = target.shapes.static_batch if target.shapes.batch == "static" else None
         input_shape = tuple(spec.input_shape)
-        fp32 = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
+        qat = _qat_format(model, fmt)
+        fp32 = export_onnx(_float_twin(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32": fp32.name}
         details: dict = {"exported_ops": op_inventory(fp32)}
-        if fmt.is_quantized:
+        if fmt.is_quantized and qat:  # QAT student: export its learned scales, no re-calibration
+            from edgekd.quant import export_qdq
+
+            main = export_qdq(model, input_shape, out_dir / "model.onnx", static)
+            details.update(qdq_summary(main), quantization="qat (learned LSQ scales, BatchNorm folded)")
+            precision = "int8"
+        elif fmt.is_quantized:
             if calib is None or len(calib) == 0:
                 raise CompileError("onnxruntime int8: calibration data is empty")
             main = quantize_qdq(fp32, out_dir / "model.onnx", calib,
