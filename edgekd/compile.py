@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 import shutil
 import tempfile
 from pathlib import Path
@@ -100,3 +102,13 @@ def _backend_or_explain(name: str):
     except ImportError as exc:
         raise MissingExtraError(name, entry.extra or "all") from exc
     return backend
+
+
+class _CallableModule(types.ModuleType):
+    """``import edgekd.compile`` binds this module as ``edgekd.compile``; calling it still runs the verb."""
+
+    def __call__(self, *args, **kwargs):
+        return compile(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
