@@ -213,11 +213,18 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
 
     names = [t.name for t in members]
     info = {"targets": names, "format": members[0].format.model_dump()}
+    caps = [capability(t) for t in members]
+    if not any(c.build for c in caps):  # nothing to compile: do not distill for nothing
+        info["skipped"] = "no target of this format can be built here"
+        return {"results": [TargetResult(c.target, NOT_BUILT, f"not built here: {c.build_reason}") for c in caps],
+                "info": info}
     started = time.perf_counter()
     try:
         torch.manual_seed(settings["seed"])  # the student's initial weights depend on the seed alone
         model = _prepare_student(student, ctx.data)
-        config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / key / "distill.ckpt"))
+        # alone, a target keeps edgekd.build's checkpoint folder, so either can resume the other's run
+        work = members[0].name if len(members) == 1 else key
+        config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / work / "distill.ckpt"))
         trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, members[0])
     except (ConfigError, DataError):
         raise

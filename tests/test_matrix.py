@@ -1,0 +1,178 @@
+"""``edgekd.build_all`` / ``edgekd build --all``: shared distillation, per-target outcomes, manifest, report."""
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgekd.cli import app
+from edgekd.matrix import ERROR, FAILED, NOT_BUILT, NOT_RUN, PASSED, build_all, capability, share_groups
+from edgekd.report.manifest import file_sha256
+from edgekd.targets import list_targets, load_target
+
+REPO_TARGETS = Path(__file__).resolve().parents[1] / "targets"
+FAKE = ('name = "{name}"\nbackend = "{backend}"\ndevice = "cpu"\nops = ["conv"]\n'
+        '[format]\nweights = "{weights}"\nactivations = "uint8"\n')
+# ONNX Runtime CPU refuses fp16; same format as rtx-gpu-tensorrt, so it costs no extra distillation
+ORT_FP16 = ('name = "ort-fp16"\nbackend = "onnxruntime"\ndevice = "cpu"\nops = ["conv"]\n[format]\n'
+            'weights = "fp16"\nactivations = "fp16"\nweight_granularity = "per_tensor"\nactivation_symmetric = true\n')
+SMALL = {"name": "resnet", "widths": (8, 16, 32)}  # keeps the suite's share small on busy CPUs
+
+
+@pytest.mark.parametrize("path", sorted(REPO_TARGETS.glob("*.toml")), ids=lambda p: p.stem)
+def test_target_file_validates_and_says_where_its_facts_come_from(path):
+    target = load_target(path)
+    assert target.name == path.stem and target.ops
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    assert any("Facts" in line or "facts" in line for line in header), f"{path.name}: no comment naming its sources"
+
+
+def test_share_groups_put_targets_of_one_numeric_format_together():
+    groups = share_groups(list_targets())
+    x86 = load_target("x86-cpu-onnxruntime")
+    assert {"x86-cpu-onnxruntime", "raspberry-pi-onnxruntime"} <= {t.name for t in groups[x86.format.key]}
+    assert [t.name for t in groups[load_target("rtx-gpu-tensorrt").format.key]] == ["rtx-gpu-tensorrt"]
+
+
+def test_capability_of_raspberry_pi_validates_here_but_never_times_it_as_the_device(monkeypatch):
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    cap = capability(load_target("raspberry-pi-onnxruntime"))
+    assert cap.build and cap.run and not cap.latency_here
+    assert "not measured on the device" in cap.latency_reason and "aarch64" in cap.latency_reason
+
+
+def test_capability_of_unregistered_backend_says_not_available(tmp_path):
+    path = tmp_path / "fake-npu.toml"
+    path.write_text(FAKE.format(name="fake-npu", backend="fakenpu", weights="int8"))
+    cap = capability(load_target(path))
+    assert not cap.build and not cap.run and "backend 'fakenpu' not available" in cap.build_reason
+
+
+@pytest.fixture(scope="module")
+def matrix(digits, digits_teacher, tmp_path_factory):
+    """One small matrix: two int8 ONNX Runtime targets (shared), TensorRT fp16, an unbuildable and a failing one.
+
+    Two distillations in all: int8 (x86, Pi, fake NPU) and fp16 (TensorRT, the ONNX Runtime fp16 that fails).
+    """
+    folder = tmp_path_factory.mktemp("targets")
+    fake = folder / "fake-npu.toml"
+    fake.write_text(FAKE.format(name="fake-npu", backend="fakenpu", weights="int8"))
+    bad = folder / "ort-fp16.toml"
+    bad.write_text(ORT_FP16)
+    train, val, spec = digits
+    out = tmp_path_factory.mktemp("build")
+    targets = ["x86-cpu-onnxruntime", "raspberry-pi-onnxruntime", "rtx-gpu-tensorrt", fake, bad]
+    return build_all(digits_teacher, train, val, targets=targets, out_dir=out, spec=spec, student=SMALL, epochs=2,
+                     progress=False, latency_runs=10, command="pytest matrix")
+
+
+def test_build_all_shares_one_distillation_per_numeric_format(matrix):
+    shared = matrix.manifest["shared_distillation"]
+    key = load_target("x86-cpu-onnxruntime").format.key
+    assert shared[key]["targets"] == ["x86-cpu-onnxruntime", "raspberry-pi-onnxruntime", "fake-npu"]
+    assert len(shared) == 2 and shared[load_target("rtx-gpu-tensorrt").format.key]["targets"] == [
+        "rtx-gpu-tensorrt", "ort-fp16"]
+    x86, pi = matrix["x86-cpu-onnxruntime"], matrix["raspberry-pi-onnxruntime"]
+    assert x86.report["distillation"]["history"] == pi.report["distillation"]["history"]
+    assert x86.report["student"]["accuracy"] == pi.report["student"]["accuracy"]
+
+
+def test_build_all_validates_runnable_targets_and_gates_them_by_their_numbers(matrix):
+    for name in ("x86-cpu-onnxruntime", "raspberry-pi-onnxruntime"):
+        r = matrix[name]
+        assert r.status in (PASSED, FAILED) and r.built
+        drop = (r.report["teacher"]["accuracy"] - r.report["artifact"]["accuracy"]) * 100
+        assert (r.status == PASSED) == (drop <= r.report["gate"]["max_accuracy_drop"])
+        assert r.report["artifact"]["agreement_student"] >= 0.9  # int8 tracks its own fp32 student
+    assert matrix["x86-cpu-onnxruntime"].report["run"]["latency"]["kind"] == "measured"
+    pi = matrix["raspberry-pi-onnxruntime"].report
+    assert pi["run"]["latency"]["kind"] != "measured" and "latency_ms" not in pi["artifact"]
+    assert "not measured on the device" in pi["run"]["latency"]["note"]
+
+
+def test_build_all_keeps_going_past_unbuildable_and_failing_targets(matrix):
+    assert matrix["fake-npu"].status == NOT_BUILT
+    assert matrix["fake-npu"].reason.startswith("not built here: backend 'fakenpu' not available")
+    bad = matrix["ort-fp16"]
+    assert bad.status == ERROR and "compile failed" in bad.reason and "fp16" in bad.reason
+    rtx = matrix["rtx-gpu-tensorrt"]
+    if rtx.status != PASSED:  # where TensorRT and a GPU exist, the engine may really run and pass
+        assert rtx.status in (NOT_RUN, FAILED)
+    if rtx.status == NOT_RUN:
+        assert rtx.built and rtx.report["gate"]["passed"] is None and rtx.reason.startswith("not run here")
+        assert (matrix.out_dir / "rtx-gpu-tensorrt" / "report.json").exists()
+    assert not matrix.ok
+
+
+def test_matrix_ok_counts_not_run_targets_neither_as_passed_nor_as_failures(matrix):
+    from edgekd.matrix import MatrixResult, TargetResult
+
+    runnable = [r for r in matrix.results if r.status in (PASSED, FAILED)]
+    not_run = TargetResult("somewhere-else", NOT_RUN, "not run here: needs a device")
+    assert MatrixResult([*runnable, not_run], matrix.out_dir).ok == all(r.status == PASSED for r in runnable)
+    assert not MatrixResult([TargetResult("x", NOT_BUILT, "not built here: ...")], matrix.out_dir).ok
+    assert not_run.passed is False
+
+
+def test_manifest_records_hashes_versions_seeds_and_revision(matrix):
+    manifest = json.loads(matrix.manifest_path.read_text())
+    assert manifest["command"] == "pytest matrix" and manifest["seeds"]["build"] == 0
+    assert manifest["tools"]["onnxruntime"] and manifest["tools"]["torch"]
+    assert "revision" in manifest["git"] and len(manifest["inputs"]["teacher"]["sha256"]) == 64
+    entry = manifest["targets"]["x86-cpu-onnxruntime"]
+    for name, info in entry["files"].items():
+        assert file_sha256(matrix.out_dir / entry["folder"] / name) == info["sha256"]
+    assert {"model.onnx", "preprocess.json"} <= set(entry["files"])
+    assert manifest["targets"]["fake-npu"]["status"] == NOT_BUILT and "files" not in manifest["targets"]["fake-npu"]
+
+
+def test_report_html_lists_every_target_and_every_not_run_reason(matrix):
+    html = matrix.html_path.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "<link" not in html
+    assert not re.search(r"(src|href)=[\"']?(https?:|//)", html)  # self-contained: nothing to fetch
+    text = unescape(html)
+    for r in matrix.results:
+        assert r.target in text and r.reason in text
+    assert html.count("<svg") >= 3  # Pareto, per-class deltas, distillation curves
+
+
+def test_build_all_skips_distillation_when_no_target_of_a_format_can_be_built(digits, digits_teacher, tmp_path):
+    fake = tmp_path / "fake-npu.toml"
+    fake.write_text(FAKE.format(name="fake-npu", backend="fakenpu", weights="int4"))
+    train, val, spec = digits
+    m = build_all(digits_teacher, train, val, targets=[fake], out_dir=tmp_path / "out", spec=spec, progress=False)
+    assert m["fake-npu"].status == NOT_BUILT and not m.ok
+    assert "skipped" in next(iter(m.manifest["shared_distillation"].values()))
+    assert (tmp_path / "out" / "report.html").exists() and not (tmp_path / "out" / "_work").exists()
+
+
+def test_build_all_is_reproducible_bit_for_bit(digits, digits_teacher, tmp_path):
+    train, val, spec = digits
+    hashes = []
+    for run in ("a", "b"):
+        m = build_all(digits_teacher, train, val, targets=["x86-cpu-onnxruntime"], out_dir=tmp_path / run,
+                      spec=spec, student=SMALL, epochs=1, progress=False, latency_runs=5, html=False)
+        files = m.manifest["targets"]["x86-cpu-onnxruntime"]["files"]
+        hashes.append({name: files[name]["sha256"] for name in ("model.onnx", "model.fp32.onnx")})
+    assert hashes[0] == hashes[1]
+
+
+def test_cli_build_rejects_all_together_with_target():
+    result = CliRunner().invoke(app, ["build", "--all", "--target", "x86-cpu-onnxruntime"])
+    assert result.exit_code == 2
+
+
+def test_cli_build_rejects_unknown_target_before_any_work(tmp_path):
+    result = CliRunner().invoke(app, ["build", "--target", "no-such-device", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and not any(tmp_path.iterdir())
+
+
+def test_cli_targets_lists_what_builds_and_validates_here():
+    result = CliRunner().invoke(app, ["targets"])
+    assert result.exit_code == 0
+    for t in list_targets():
+        assert t.name in result.output
+    assert result.output.count("build here:") == len(list_targets())
