@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import types
 import shutil
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np

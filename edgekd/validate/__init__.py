@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+
 import numpy as np
 import torch
 

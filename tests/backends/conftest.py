@@ -13,13 +13,13 @@ from edgekd.validate.conformance import AddConcatNet
 
 def _train(model, train):
     torch.manual_seed(0)
-    fit(model, train, None, CE(), None, TrainConfig(epochs=3, lr=5e-3, progress=False))
+    fit(model, train, None, CE(), None, TrainConfig(epochs=2, lr=5e-3, progress=False))
     return model.eval()
 
 
 @pytest.fixture(scope="session")
 def students(digits):
-    """name -> trained nn.Module (3 epochs on digits: enough for confident, comparable logits)."""
+    """name -> trained nn.Module (2 epochs on digits: enough for confident, comparable logits)."""
     train, _, spec = digits
     shape = tuple(spec.input_shape)
     torch.manual_seed(0)
