@@ -39,6 +39,9 @@ def build(
     seed: int = typer.Option(0, help="Seed for splits, initialisation and data order."),
     calib_size: Optional[int] = typer.Option(None, help="Calibration samples (default: the target's recipe)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted distillation."),
+    search: bool = typer.Option(True, "--search/--no-search", help="Without --student, search one per numeric "
+                                                                    "format (DisWOT); --no-search: the default."),
+    qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware in the format."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill, quantize, compile and validate a student for each target, on the built-in data.
@@ -65,7 +68,7 @@ def build(
     command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
-                           calib_size=calib_size, resume=resume, command=command)
+                           calib_size=calib_size, resume=resume, search=search, qat=qat, command=command)
     except (ConfigError, DataError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -135,8 +138,8 @@ def targets() -> None:
         typer.echo(f"{t.name:30s} {t.backend:14s} w{t.format.weights}/a{t.format.activations:5s} {budget:>10s}  "
                    f"{t.description}")
         cap = capability(t)
-        run = "validate here: " + ("yes, latency measured" if cap.latency_here else
-                                   f"accuracy only; latency {cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
+        run = "validate here: " + ("yes, latency measured" if cap.latency_here else f"accuracy only; latency "
+                                   f"{cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
         typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
 
 

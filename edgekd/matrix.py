@@ -146,14 +146,16 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
               out_dir: str | Path = "build", *, student=None, dataset: str | None = None, spec=None, loss=None,
               epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
               augment: bool | None = None, calib_size: int | None = None, val_fraction: float = 0.2,
-              resume: bool = False, progress: bool = True, latency_runs: int = 200,
-              command: str | None = None, html: bool = True) -> MatrixResult:
+              resume: bool = False, progress: bool = True, latency_runs: int = 200, search: bool = True,
+              qat: bool = False, command: str | None = None, html: bool = True) -> MatrixResult:
     """Build every target in ``targets`` (None: all known targets) from one teacher and dataset.
 
     Arguments are those of :func:`edgekd.build`, plus ``targets`` (names, TOML paths or
     :class:`~edgekd.targets.Target` objects), ``command`` (recorded in the manifest) and ``html``
     (write ``out_dir/report.html``). Writes ``out_dir/<target>/`` per built target,
-    ``out_dir/manifest.json`` and ``out_dir/report.html``.
+    ``out_dir/manifest.json`` and ``out_dir/report.html``. Targets sharing a numeric format share
+    one student search (under the tightest latency budget among them and only the operators all of
+    them run) and one distillation (quantization-aware in that format with ``qat=True``).
 
     Raises:
         ConfigError, DataError: bad targets or data, before any training.
@@ -170,7 +172,8 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         loss = loss or KD()
         settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, resume=resume,
                         augment=data.augment if augment is None else augment)
-        ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs, _teacher_view(teacher, data))
+        ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs,
+                       _teacher_view(teacher, data), search, qat)
         results, shared = [], {}
         for key, members in share_groups(chosen).items():
             group = _build_group(key, members, student, settings, ctx)
@@ -195,6 +198,8 @@ class _Context:
     calib_size: int | None
     latency_runs: int
     teacher_view: dict
+    search: bool = True
+    qat: bool = False
 
 
 def _teacher_view(teacher, data) -> dict:
@@ -205,6 +210,13 @@ def _teacher_view(teacher, data) -> dict:
     logits = predict(teacher, data.val.x).numpy()
     return {"logits": logits, "per_class_accuracy": per_class_accuracy(logits, data.val.y.numpy(),
                                                                        logits.shape[1])}
+
+
+def search_target(members: list[Target]) -> Target:
+    """The target one shared search runs for: the tightest budget, and only operators every member runs."""
+    tight = min(members, key=lambda t: t.latency.budget_ms if t.latency.budget_ms is not None else float("inf"))
+    ops = tuple(o for o in tight.ops if all(o in t.ops for t in members))
+    return tight.model_copy(update={"ops": ops}) if ops and ops != tight.ops else tight
 
 
 def _build_group(key, members, student, settings, ctx: _Context) -> dict:
@@ -221,11 +233,13 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
     started = time.perf_counter()
     try:
         torch.manual_seed(settings["seed"])  # the student's initial weights depend on the seed alone
-        model = _prepare_student(student, ctx.data)
-        # alone, a target keeps edgekd.build's checkpoint folder, so either can resume the other's run
+        # alone, a target keeps edgekd.build's folders, so either can resume the other's run
         work = members[0].name if len(members) == 1 else key
+        guide = search_target([t for t, c in zip(members, caps) if c.build])
+        model = _prepare_student(student, ctx.data, ctx.teacher, guide, search=ctx.search, seed=settings["seed"],
+                                 out_dir=ctx.out_dir / "_search" / work, progress=settings["progress"])
         config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / work / "distill.ckpt"))
-        trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, members[0])
+        trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, guide, qat=ctx.qat)
     except (ConfigError, DataError):
         raise
     except EdgeKDError as exc:
@@ -235,7 +249,9 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
     from edgekd.report.manifest import state_sha256
 
     info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
-                student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model))
+                student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model),
+                searched_for=guide.name if getattr(trained.model, "edgekd_search", None) else None,
+                qat=bool(ctx.qat and guide.format.is_quantized))
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", key, ", ".join(names))
     results = [_deliver(t, trained, config, ctx) for t in members]
@@ -257,6 +273,13 @@ def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
         return TargetResult(target.name, NOT_BUILT, f"not built here: {exc}")
     except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the others
         return _error(target, "compile", exc)
+    if getattr(target.gate, "speed_gate", False) and cap.latency_here:  # only where this machine is the device
+        try:
+            from edgekd.validate.speed import speed_gate
+
+            artifact = speed_gate(artifact, target)[0]
+        except Exception as exc:  # noqa: BLE001
+            return _error(target, "speed gate", exc, artifact)
     try:
         status, reason, report = _validate_or_explain(artifact, target, trained, config, ctx, cap, started)
     except Exception as exc:  # noqa: BLE001
@@ -307,12 +330,12 @@ def _latency_record(report: dict, cap: Capability, target: Target) -> dict:
     """Latency with its kind: measured here on the device, predicted by the target's latency model, or none."""
     art = report["artifact"]
     measured = art.get("latency_ms") if cap.latency_here else None
-    pred = _prediction(report, target, measured["p50"] if measured else None)
+    pred = _prediction(report, target)
     model = pred.get("latency_model") or {}
     if measured:
         return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
-                "how": f"measured here in {measured['runtime']}, batch 1", "predicted_ms": pred.get("latency_predicted_ms"),
-                "model": model}
+                "how": f"measured here in {measured['runtime']}, batch 1",
+                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
     if pred.get("latency_predicted_ms") is not None:
         return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
                 "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}
@@ -321,20 +344,16 @@ def _latency_record(report: dict, cap: Capability, target: Target) -> dict:
             **({"flops_proxy_mmac": pred["flops_proxy_mmac"]} if "flops_proxy_mmac" in pred else {})}
 
 
-def _prediction(report: dict, target: Target, measured_ms: float | None) -> dict:
-    """The target's latency model applied to the student (edgekd.hw); {} where it cannot apply."""
+def _prediction(report: dict, target: Target) -> dict:
+    """The target's latency model applied to the student (edgekd.hw), as the build report holds it."""
     art = report["artifact"]
-    if "latency_model" in art:  # the build report already holds the prediction
-        return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
-    arch = report["student"].get("arch")
-    if not isinstance(arch, dict) or "name" not in arch:
-        return {"latency_model": {"reason": "the student is not a registry architecture: no latency model applies"}}
-    try:
-        from edgekd.hw.model import predict_for_report
-    except ImportError as exc:
-        return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
-    shape, classes = tuple(report["dataset"]["input_shape"]), len(report["dataset"]["classes"])
-    return predict_for_report(target, arch, shape, classes, measured_ms)
+    if "latency_model" not in art:  # a not-run report: predict now
+        try:
+            from edgekd.hw.model import report_prediction
+        except ImportError as exc:
+            return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
+        art.update(report_prediction(report, target))
+    return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
 
 
 def _rewrite_reports(report: dict, artifact: Artifact) -> None:

@@ -62,7 +62,8 @@ def _header(matrix, manifest: dict) -> str:
             f"<p class='verdict'>{escape(verdict)}</p><p>" + " · ".join(
                 f"{_badge(s)} {n}" for s, n in counts.items() if n) + "</p>"
             f"<p>Dataset <b>{escape(str(inputs.get('dataset', '—')))}</b> "
-            f"({inputs.get('train', {}).get('samples', '—')} train / {inputs.get('val', {}).get('samples', '—')} val); "
+            f"({inputs.get('train', {}).get('samples', '—')} train / "
+            f"{inputs.get('val', {}).get('samples', '—')} val); "
             f"teacher <b>{escape(str(teacher.get('arch', '—')))}</b> ({escape(str(teacher.get('source', '')))}), "
             f"val top-1 {teacher_acc} in torch. Build time {matrix.seconds:.1f} s.</p>"
             "<p class='muted'>Statuses: <i>passed</i>/<i>failed</i> — the artifact ran here in its own runtime and "
@@ -89,7 +90,8 @@ def _summary(matrix) -> str:
         size = f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
             f"<a href='#t-{escape(r.target)}'>{escape(r.target)}</a>",
-            escape(f"{tgt.get('backend', '—')} · {tgt.get('device', '—')}"), escape(str(art.get("precision", "—"))),
+            escape(f"{tgt.get('backend', '—')} · {tgt.get('device', '—')}"),
+            escape(str(art.get("precision", "—"))),
             _badge(r.status), _fmt_pct(art.get("accuracy")), _fmt_pct(rep.get("student", {}).get("accuracy")),
             _fmt_pct(rep.get("teacher", {}).get("accuracy")), _fmt_pct(art.get("agreement_teacher")),
             _latency_cell(r.report), escape(str(art.get("latency_budget_ms") or "—")), size,
@@ -125,9 +127,26 @@ def _plot_data(matrix) -> dict:
         series.setdefault(f"fp32 student [{key}]", rep["student"].get("per_class_accuracy") or [])
         histories.setdefault(key, rep["distillation"]["history"])
         if rep.get("search"):
-            searches.setdefault(key, rep["search"])
+            searches.setdefault(key, search_points(rep["search"]))
     return {"points": points, "series": series, "histories": histories, "searches": searches,
             "teacher_pc": teacher_pc, "labels": labels, "teacher_acc": teacher_acc}
+
+
+def search_points(summary: dict) -> dict:
+    """The search's candidates (from its JSON Lines log) and the chosen student, for the cloud plot."""
+    import json
+
+    candidates = summary.get("candidates") or []
+    log_path = summary.get("log")
+    if not candidates and log_path and Path(log_path).exists():
+        for line in Path(log_path).read_text().splitlines():
+            rec = json.loads(line) if line.strip() else {}
+            if rec.get("score") is not None and rec.get("latency_ms") is not None:
+                candidates.append({"score": rec["score"], "latency_ms": rec["latency_ms"]})
+    chosen = summary.get("chosen") or {"score": summary.get("score"),
+                                       "predicted_latency_ms": summary.get("predicted_latency_ms")}
+    return {"candidates": candidates, "chosen": chosen, "score_name": summary.get("score_name", "score"),
+            "budget_ms": (summary.get("limits") or {}).get("budget_ms", summary.get("budget_ms"))}
 
 
 def _figure(svg: str | None, caption: str, index: int, empty: str) -> str:
@@ -152,8 +171,9 @@ def _plots(matrix) -> str:
         plots.class_deltas(d["series"], d["teacher_pc"], d["labels"]),
         "Per-class top-1 minus the teacher's, in points, on the validation data: each validated artifact, and "
         "the fp32 student (torch) of each shared distillation.", 2, "No per-class data.")]
-    clouds = [_figure(plots.search_cloud(s), f"Student search [{k}]: score vs predicted latency, chosen student "
-                      "starred.", 3 + i, "") for i, (k, s) in enumerate(d["searches"].items())]
+    clouds = [_figure(plots.search_cloud(s), f"Student search [{k}]: score vs predicted latency of every scored "
+                      "candidate, the chosen student starred.", 3 + i, f"Student search [{k}]: no scored candidates "
+                      "with a latency in its log.") for i, (k, s) in enumerate(d["searches"].items())]
     out += ["<h2>Student search</h2>", *(clouds or ["<p class='muted'>No student search was run for this build "
                                                     "(the student was given or the default).</p>"])]
     out += ["<h2>Distillation</h2>", _figure(
@@ -211,7 +231,8 @@ def _provenance(manifest: dict) -> str:
     rows = "".join(f"<tr><td>{escape(name)}</td><td><code>{escape(f)}</code></td><td><code>{info['sha256'][:16]}…"
                    f"</code></td><td>{info['bytes']}</td></tr>"
                    for name, t in manifest.get("targets", {}).items() for f, info in (t.get("files") or {}).items())
-    return (f"<h2>Provenance</h2><p>git {escape(str(git.get('revision')))}{' (uncommitted changes)' if git.get('dirty') else ''}"
+    dirty = " (uncommitted changes)" if git.get("dirty") else ""
+    return (f"<h2>Provenance</h2><p>git {escape(str(git.get('revision')))}{dirty}"
             f"; seeds {escape(str(manifest.get('seeds')))}; {escape(str(env.get('cpu')))} ({env.get('cpus')} CPUs), "
             f"Python {escape(str(env.get('python')))}.</p><p class='muted'>{escape(tools)}</p>"
             "<details><summary>Artifact files (sha256; full hashes in manifest.json)</summary><table><thead><tr>"

@@ -158,6 +158,7 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
                      "within_budget": None, "validated": False},
         "distillation": {"loss": {"name": type(loss).__name__, **loss.config()}, "config": asdict(config),
                          "history": trained.history, "resumed_from_epoch": trained.resumed_from_epoch},
+        "search": getattr(student, "edgekd_search", None),
         "gate": {"passed": None, "status": "not run here", "reasons": [reason],
                  "max_accuracy_drop": target.gate.max_accuracy_drop, "min_agreement": target.gate.min_agreement},
         "seconds": seconds,
