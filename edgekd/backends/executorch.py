@@ -19,19 +19,65 @@ from edgekd.errors import CompileError, require
 log = logging.getLogger(__name__)
 
 
-def _quantizer(per_channel: bool):
+def _observer_class():
+    """A PT2E activation observer whose range comes from an edgekd calibrator (built lazily: torchao)."""
+    from torchao.quantization.pt2e import MinMaxObserver
+
+    from edgekd.calibrate.methods import BINS, TensorStats
+
+    class EdgeKDObserver(MinMaxObserver):
+        max_kept = 1 << 20  # values kept per tensor for the histogram (strided subsample)
+
+        def __init__(self, *args, calibrator=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.calibrator, self.kept = calibrator, []
+
+        def forward(self, x_orig):
+            if self.calibrator is not None and self.calibrator.needs_histogram:
+                flat = x_orig.detach().float().reshape(-1)
+                stride = max(1, flat.numel() * 64 // self.max_kept)
+                self.kept.append(flat[::stride].cpu())
+            return super().forward(x_orig)
+
+        def calculate_qparams(self):
+            if self.calibrator is not None and self.kept and self.min_val.numel():
+                values = torch.cat(self.kept).numpy()
+                stats = TensorStats(float(self.min_val), float(self.max_val), np.zeros(BINS, np.int64),
+                                    np.zeros(BINS, np.int64))
+                from edgekd.calibrate.collect import _accumulate
+
+                _accumulate(stats, values)
+                lo, hi = self.calibrator.range(stats, symmetric=False)
+                self.min_val.fill_(lo)
+                self.max_val.fill_(hi)
+                self.kept = []
+            return super().calculate_qparams()
+
+    return EdgeKDObserver
+
+
+def _quantizer(per_channel: bool, calibrator=None):
+    """XNNPACK's symmetric int8 config; activation ranges from ``calibrator`` (an edgekd calibrator)."""
+    import dataclasses
+
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                          get_symmetric_quantization_config)
 
-    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+    config = get_symmetric_quantization_config(is_per_channel=per_channel)
+    if calibrator is not None:
+        act = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=_observer_class().with_args(
+            eps=2**-12, calibrator=calibrator))
+        config = config._replace(input_activation=act, output_activation=act) if hasattr(config, "_replace") \
+            else dataclasses.replace(config, input_activation=act, output_activation=act)
+    return XNNPACKQuantizer().set_global(config)
 
 
 def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per_channel: bool = True,
-                  batch: int = 1) -> torch.nn.Module:
+                  batch: int = 1, calibrator=None) -> torch.nn.Module:
     """PT2E int8 (XNNPACK's symmetric config): prepare, observe the calibration set, convert."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = prepare_pt2e(torch.export.export(model, example).module(), _quantizer(per_channel))
+    prepared = prepare_pt2e(torch.export.export(model, example).module(), _quantizer(per_channel, calibrator))
     with torch.no_grad():
         for i in range(0, len(calib) - batch + 1, batch):
             prepared(torch.from_numpy(calib[i : i + batch]))
@@ -105,12 +151,15 @@ class ExecuTorchBackend:
         if fmt.is_quantized:
             if keep_float:
                 raise CompileError("executorch xnnpack: keeping named layers in float is not supported yet")
+            from edgekd.calibrate import calibrator_for
+
+            calibrator = calibrator_for(recipe.method if recipe else "minmax", recipe.percentile if recipe else 99.99)
             quantized = quantize_pt2e(model, example, np.ascontiguousarray(calib, np.float32),
-                                      fmt.weight_granularity == "per_channel", batch)
+                                      fmt.weight_granularity == "per_channel", batch, calibrator)
             main = out_dir / f"model.int8.b{batch}.pte"
             details["int8_lowering"] = lower(quantized, example, main)
-            details["calibration_note"] = ("PT2E observers of XNNPACK's symmetric config on the recipe's samples "
-                                           "(ranges are observed on the torch graph, not read from the ONNX cache)")
+            details["calibration_note"] = (f"edgekd {calibrator.name} calibrator inside PT2E activation observers "
+                                           "(ranges observed on the torch graph's tensors)")
             precision = "int8"
         else:
             main, precision = out_dir / files["fp32"], "fp32"
