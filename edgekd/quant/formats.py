@@ -1,11 +1,10 @@
 """Numeric formats: what a target's ``[format]`` table means for the quantizers QAT inserts.
 
-| target format                         | weights                         | activations                  |
-|---------------------------------------|---------------------------------|------------------------------|
-| int8 / uint8, asymmetric (ORT, OpenVINO) | int8 per-channel symmetric [-127, 127] | uint8 per-tensor, zero point |
-| int8 / int8, symmetric (TensorRT, QNN)   | int8 per-channel symmetric [-127, 127] | int8 per-tensor [-128, 127], zp 0 |
-| int4 / int8 (W4A8)                       | int4 per-channel symmetric [-7, 7]     | as the activation entry says |
-| fp16                                     | fp16 rounding                          | fp16 rounding                |
+- int8 weights / uint8 activations, asymmetric (ONNX Runtime, OpenVINO): weights int8 per-channel
+  symmetric [-127, 127]; activations uint8 per tensor with a zero point.
+- int8 / int8 symmetric (TensorRT, QNN): same weights; activations int8 [-128, 127], zero point 0.
+- int4 / int8 (W4A8): weights int4 per-channel symmetric [-7, 7]; activations as declared.
+- fp16: weights and activations rounded to fp16.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def test_fit_teacher_cache_avoids_repeated_teacher_forwards_and_keeps_accuracy(d
     train, val, _ = digits
     train = _small(train)
     calls = _count_forwards(digits_teacher)
-    cached = fit(_student(), train, val, loss_cls(), digits_teacher, TrainConfig(epochs=2, batch_size=64, progress=False))
+    config = TrainConfig(epochs=2, batch_size=64, progress=False)
+    cached = fit(_student(), train, val, loss_cls(), digits_teacher, config)
     n_cached = len(calls)
     calls.clear()
     live = fit(_student(), train, val, loss_cls(), digits_teacher,

@@ -1,0 +1,29 @@
+"""``edgekd.build(..., qat=True)``: the pipeline distills in the target's format and ships learned scales."""
+
+from __future__ import annotations
+
+import pytest
+
+import edgekd
+from edgekd.errors import CompileError
+from edgekd.quant import format_from, is_qat_model, prepare_qat
+
+
+def test_build_with_qat_exports_learned_scales_and_validates_in_onnxruntime(digits, digits_teacher, tmp_path):
+    train, val, spec = digits
+    result = edgekd.build(digits_teacher, train=(train.x.numpy(), train.y.numpy()),
+                          val=(val.x.numpy(), val.y.numpy()), target="x86-cpu-onnxruntime", out_dir=tmp_path,
+                          student={"name": "resnet", "widths": (8, 16, 16)}, epochs=3, lr=5e-3, qat=True,
+                          search=False, progress=False, latency_runs=5)
+    assert is_qat_model(result.student)
+    assert result.artifact.details["quantization"].startswith("qat")
+    assert [r["phase"] for r in result.history] == ["float", "float", "qat"]
+    assert result.report["artifact"]["accuracy"] > 0.6
+
+
+def test_compile_refuses_a_qat_student_trained_for_another_format(digits, tmp_path):
+    train, _, spec = digits
+    model = edgekd.create_student("resnet", (1, 8, 8), 10, widths=(8, 8, 8))
+    w4 = prepare_qat(model, format_from("int4", "int8"), train.x[:64])
+    with pytest.raises(CompileError, match="quantization-aware"):
+        edgekd.compile(w4, "x86-cpu-onnxruntime", train, tmp_path, spec=spec)
