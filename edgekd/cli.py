@@ -188,6 +188,33 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as
     Console(width=160).print(table)
 
 
+@app.command()
+def search(
+    target: str = typer.Option("x86-cpu-onnxruntime", "--target", "-t", help="Target name or TOML path."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (default: mnist5k)."),
+    space: str = typer.Option("resnet", help="Search space: resnet, resnet-compact, mobilenetv2."),
+    budget_ms: Optional[float] = typer.Option(None, help="Latency budget (default: the target's)."),
+    score: str = typer.Option("diswot", help="Score: diswot, nwot, synflow, snip, gradnorm, flops, params, ..."),
+    population: int = typer.Option(16, min=2), iterations: int = typer.Option(48, min=0),
+    seed: int = typer.Option(0), out: Path = typer.Option(Path("build/search"), "--out", "-o"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Search a student for a target without training candidates (DisWOT by default)."""
+    from edgekd.search.build import search_builtin
+
+    _setup_logging(verbose)
+    try:
+        res = search_builtin(dataset, target, seed=seed, space=space, budget_ms=budget_ms, score=score,
+                             population=population, iterations=iterations, out_dir=out, threads=1)
+    except (ConfigError, DataError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    lat = "—" if res.predicted_latency_ms is None else f"{res.predicted_latency_ms:.3f} ms"
+    typer.echo(f"chosen {res.arch}  score {res.score:.5g}  latency {lat} ({res.latency_kind})  "
+               f"{len(res.history)} proposals, {res.rejected} rejected, {res.seconds:.1f} s")
+    typer.echo(f"log {res.log_path}  plot {res.plot_path}")
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -16,7 +16,9 @@ from torch import nn
 
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.search.api import search
+from edgekd.search.scores import get_score
 from edgekd.search.scores.cost import count_flops
+from edgekd.search.spaces import make_space
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +39,16 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
     model = result.build()
     model.edgekd_search = result.summary()
     return model
+
+
+def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = True, **kwargs):
+    """``edgekd search``: the default (cached) teacher of a built-in dataset, then ``search``."""
+    from edgekd.pipeline import _prepare_data, _prepare_teacher
+    from edgekd.targets import load_target
+
+    target = load_target(target)
+    make_space(kwargs.get("space", "resnet"), target.ops)  # a bad space fails before the teacher trains
+    get_score(kwargs.get("score", "diswot"))
+    data = _prepare_data(None, None, dataset, None, 0.2, seed)
+    teacher, _ = _prepare_teacher(None, data, seed, progress)
+    return search(teacher, data.train, target, seed=seed, progress=progress, **kwargs)
