@@ -172,7 +172,8 @@ def main(argv=None) -> dict:
             print(f"max_batch={run['max_batch']} pass {i}: {ps['requests']} requests, concurrency "
                   f"{ps['concurrency']}: {ps['throughput_rps']} req/s, p50 {ps['latency_ms']['p50']} ms, "
                   f"p99 {ps['latency_ms']['p99']} ms, errors {ps['errors']}")
-        print(f"max_batch={run['max_batch']} server RSS (KiB) {run['rss_kib']}, batch sizes {run['server_batch_sizes']}")
+        print(f"max_batch={run['max_batch']} server RSS (KiB) {run['rss_kib']}, "
+              f"batch sizes {run['server_batch_sizes']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     return result

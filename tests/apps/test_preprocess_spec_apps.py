@@ -86,7 +86,8 @@ def test_python_app_reads_the_spec_only_through_preprocess_spec(package):
 
 
 def _is_spec(node) -> bool:
-    return (isinstance(node, ast.Name) and node.id == "spec") or (isinstance(node, ast.Attribute) and node.attr == "spec")
+    return ((isinstance(node, ast.Name) and node.id == "spec")
+            or (isinstance(node, ast.Attribute) and node.attr == "spec"))
 
 
 SPECS = [
@@ -137,8 +138,9 @@ def test_kotlin_preprocess_equals_sdk_from_image_on_a_jvm(tmp_path):
     harness = tmp_path / "Main.kt"
     harness.write_text((ROOT / "tests" / "apps" / "kotlin_harness.kt.txt").read_text())
     jar = tmp_path / "preprocess.jar"
-    compiled = subprocess.run(["kotlinc", str(KOTLIN / "Preprocess.kt"), str(KOTLIN / "PreprocessSpec.kt"), str(harness),
-                               "-include-runtime", "-d", str(jar)], capture_output=True, text=True, timeout=600)
+    sources = [str(KOTLIN / "Preprocess.kt"), str(KOTLIN / "PreprocessSpec.kt"), str(harness)]
+    compiled = subprocess.run(["kotlinc", *sources, "-include-runtime", "-d", str(jar)], capture_output=True, text=True,
+                              timeout=600)
     assert compiled.returncode == 0, compiled.stderr
     ran = subprocess.run(["java", "-jar", str(jar), str(tmp_path / "cases.bin"), str(tmp_path / "out.bin")],
                          capture_output=True, text=True, timeout=300)

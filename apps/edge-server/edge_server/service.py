@@ -110,12 +110,12 @@ class ModelService:
             x = np.asarray(payload["tensor"], dtype=np.float32)
         except (ValueError, TypeError) as exc:
             raise RequestError(422, "tensor_values", f"tensor is not a rectangular array of numbers: {exc}") from exc
-        expected = tuple(self.spec.input_shape)
+        expected, sent = tuple(self.spec.input_shape), list(x.shape)
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise RequestError(422, "tensor_shape", f"tensor has shape {list(np.shape(payload['tensor']))}; "
-                                                    f"expected {list(expected)} or [N, {', '.join(map(str, expected))}]")
+            dims = ", ".join(map(str, expected))
+            raise RequestError(422, "tensor_shape", f"tensor has shape {sent}; expected [{dims}] or [N, {dims}]")
         if not 1 <= len(x) <= max_batch:
             raise RequestError(422, "tensor_batch", f"tensor batch is {len(x)}; 1 to {max_batch} samples are accepted")
         if not np.isfinite(x).all():
