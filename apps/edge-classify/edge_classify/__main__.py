@@ -63,7 +63,10 @@ def main(argv=None) -> int:
         with stream:
             summary = classifier.classify(raw_frames(stream, width, height, args.frame_format, args.max_frames),
                                           args.batch)
-    print(render(summary))
+    try:
+        print(render(summary), flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`: the report was cut, the run itself succeeded
+        sys.stderr.close()
     if args.json:
         args.json.write_text(json.dumps(summary.to_json(), indent=2))
     if args.predictions:
