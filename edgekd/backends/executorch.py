@@ -146,8 +146,9 @@ class ExecuTorchBackend:
         example = (torch.zeros(batch, *input_shape),)
         model = model.eval().cpu()
         files, details = {}, {"static_batch_reason": "XNNPACK lowering narrows a dynamic batch bound"}
-        details["fp32_lowering"] = lower(model, example, out_dir / f"model.fp32.b{batch}.pte")
-        files["fp32"] = f"model.fp32.b{batch}.pte"
+        if not fmt.is_quantized or target.gate.speed_gate:  # the speed gate compares int8 with this fp32 build
+            details["fp32_lowering"] = lower(model, example, out_dir / f"model.fp32.b{batch}.pte")
+            files["fp32"] = f"model.fp32.b{batch}.pte"
         if fmt.is_quantized:
             if keep_float:
                 raise CompileError("executorch xnnpack: keeping named layers in float is not supported yet")
