@@ -180,8 +180,8 @@ def with_classifier_shape(blocks: list[Block]) -> list[Block]:
 
 def node_prefix(path: str) -> tuple[str, ...]:
     """ONNX node-name prefixes the torch exporter gives a module's nodes (``/stages/stages.1/...``)."""
-    if path == "fc":
-        return ("/pool/", "/flatten/", "/fc/")
+    if path == "fc":  # OpenVINO names the last FullyConnected after the graph output
+        return ("/pool/", "/flatten/", "/fc/", "logits")
     parts = path.split(".")
     return ("/" + "/".join(".".join(parts[: i + 1]) for i in range(len(parts))) + "/",)
 

@@ -27,6 +27,7 @@ from edgekd.hw.profiler import profile, profile_nodes, runtime_version
 log = logging.getLogger(__name__)
 
 _NOT_KERNELS = {"Constant", "Identity"}
+FITTABLE = ("onnxruntime", "openvino")  # runtimes with a per-kernel profiler wired in
 UNSTABLE = 0.25  # a timing whose round medians differ by more than this was disturbed by other load
 
 
@@ -62,17 +63,21 @@ def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symme
 
 
 def measure_network(arch: dict, input_shape, precision: str, *, threads: int = 1, symmetric_activations=False,
-                    node_runs: int = 30, **timing) -> dict:
-    """Time one network whole and per block in ONNX Runtime; the record :func:`fit_table` consumes."""
+                    node_runs: int = 30, runtime: str = "onnxruntime", **timing) -> dict:
+    """Time one network whole and per block in ``runtime``; the record :func:`fit_table` consumes.
+
+    OpenVINO runs the same ONNX files (fp32, or the int8 QDQ graph, which its CPU plugin executes in int8).
+    """
     blocks = blocks_of(arch, input_shape, 10, precision)
     with tempfile.TemporaryDirectory() as tmp:
         fp32, path = compile_onnx(arch, input_shape, precision, Path(tmp),
                                   symmetric_activations=symmetric_activations)
-        total = profile(path, input_shape, threads=threads, precision=precision, **timing)
-        nodes = profile_nodes(path, input_shape, threads=threads, runs=node_runs)
+        total = profile(path, input_shape, runtime=runtime, threads=threads, precision=precision, **timing)
+        nodes = profile_nodes(path, input_shape, threads=threads, runs=node_runs, runtime=runtime)
         unfused = exported_ops(fp32, blocks)
     per_block = attribute(nodes, blocks)
     return {"arch": arch, "input_shape": list(input_shape), "precision": precision, "total_ms": total.median_ms,
+            "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "spread": total.spread, "runs": total.runs,
             "blocks": {p: {**v, "exported": [op for op in unfused[p] if op not in _NOT_KERNELS]}
                        for p, v in per_block.items()}}
@@ -196,7 +201,7 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
     from edgekd.targets import load_target
 
     target = load_target(target)
-    if target.backend != "onnxruntime" or target.device != "cpu":
+    if target.backend not in FITTABLE or target.device != "cpu":
         raise ConfigError(f"{target.name}: runs {target.backend} on {target.device}; latency profiles are fitted "
                           "only for targets that run on this machine's CPU (an emulator's wall time is not "
                           "the device's latency)")
@@ -260,7 +265,7 @@ def _measure_all(target, archs, input_shapes, precisions, deadline, progress, ti
         shape = tuple(input_shapes[i % len(input_shapes)])
         for precision in precisions:
             records.append(measure_network(arch, shape, precision, threads=target.latency.threads,
-                                           symmetric_activations=sym, **timing))
+                                           symmetric_activations=sym, runtime=target.backend, **timing))
         if progress:
             log.info("latency fit: %d/%d %s %s", i + 1, len(archs), arch, shape)
     return records
@@ -270,9 +275,11 @@ def _provenance(target, records: list[dict], seconds: float, seed: int) -> dict:
     from edgekd.report.environment import environment
 
     env = environment()
+    stamps = sorted(r["measured_at"] for r in records if "measured_at" in r)
     return {"machine": {k: env[k] for k in ("cpu", "cpus", "machine", "os", "python")},
             "runtime": target.backend, "versions": {**env["versions"], target.backend: runtime_version(target.backend)},
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "measured": f"{stamps[0]} to {stamps[-1]}" if stamps else None,
             "threads": target.latency.threads, "batch": 1,
             "input_shapes": sorted({tuple(r["input_shape"]) for r in records}),
             "measurements": {"networks": len({arch_key(r["arch"]) + str(r["input_shape"]) for r in records}),
