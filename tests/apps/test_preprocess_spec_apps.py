@@ -30,7 +30,9 @@ def schema_keys() -> set[str]:
 
 def test_preprocess_schema_file_is_generated_from_the_model():
     schema = json.loads(SCHEMA_FILE.read_text())
-    assert schema == preprocess_json_schema(), "regenerate edgekd/data/preprocess.schema.json"
+    assert schema == preprocess_json_schema(), (
+        "regenerate: python -c \"import json; from edgekd.data.spec import SCHEMA_FILE, preprocess_json_schema as s; "
+        "SCHEMA_FILE.write_text(json.dumps(s(), indent=2) + '\\n')\"")
     aliases = {f.alias or name for name, f in PreprocessSpec.model_fields.items()}
     assert schema_keys() == aliases == {"schema", "input_shape", "layout", "color", "scale", "mean", "std",
                                         "labels", "invert"}
