@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,8 +66,8 @@ def main(argv=None) -> int:
                                           args.batch)
     try:
         print(render(summary), flush=True)
-    except BrokenPipeError:  # e.g. piped into `head`: the report was cut, the run itself succeeded
-        sys.stderr.close()
+    except BrokenPipeError:  # piped into `head`: the report was cut, the run succeeded (Python docs' recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if args.json:
         args.json.write_text(json.dumps(summary.to_json(), indent=2))
     if args.predictions:
