@@ -188,6 +188,8 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
         return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"{type(exc).__name__}: {exc}"}}
     info = {"kind": model.kind, "source": {k: v for k, v in model.source.items() if k != "machine"},
             "warnings": [str(w.message) for w in caught]}
+    if model.kind == "profile":  # the trees extrapolate poorly to input sizes never measured
+        info["extrapolated"] = list(input_shape) not in [list(x) for x in model.source.get("input_shapes", [])]
     if model.kind == "profile" and measured_ms:
         info["error_vs_measured_pct"] = round(100.0 * (value - measured_ms) / measured_ms, 2)
     return {"latency_predicted_ms": value if model.kind != "flops" else None, "latency_model": info,

@@ -82,7 +82,9 @@ def markdown(report: dict) -> str:
     if a.get("latency_predicted_ms") is not None:
         err = a["latency_model"].get("error_vs_measured_pct")
         lines.append(f"- Predicted latency ({a['latency_model']['kind']} model): {a['latency_predicted_ms']:.3f} ms"
-                     + ("" if err is None else f", {err:+.1f}% vs the measured p50") + ".")
+                     + ("" if err is None else f", {err:+.1f}% vs the measured p50")
+                     + (" (input size outside the fitted ones: extrapolated)" if a["latency_model"].get("extrapolated")
+                        else "") + ".")
     if a.get("latency_budget_ms") is not None:
         lines.append(f"- Latency budget {a['latency_budget_ms']} ms: "
                      f"{_budget_word(a['within_budget'])}.")

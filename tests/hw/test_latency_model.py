@@ -133,5 +133,5 @@ def test_report_prediction_compares_profile_with_measured():
     out = report_prediction(_report({"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}, 0.2),
                             "x86-cpu-onnxruntime")
     pred = out["latency_predicted_ms"]
-    assert out["latency_model"]["kind"] == "profile" and pred > 0
+    assert out["latency_model"]["kind"] == "profile" and pred > 0 and out["latency_model"]["extrapolated"] is False
     assert out["latency_model"]["error_vs_measured_pct"] == pytest.approx(100 * (pred - 0.2) / 0.2, abs=0.01)
