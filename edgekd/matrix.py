@@ -9,6 +9,7 @@ but not run here ("not run here") is listed with its reason and never counted as
 
 from __future__ import annotations
 
+import copy
 import logging
 import platform
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from edgekd.backends.base import _TABLE, Artifact, get_backend
-from edgekd.errors import ConfigError, DataError, EdgeKDError, MissingExtraError, NotRunHere
+from edgekd.errors import ConfigError, MissingExtraError, NotRunHere
 from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         ConfigError, DataError: bad targets or data, before any training.
     """
     from edgekd.distill.losses import KD
-    from edgekd.pipeline import _prepare_data, _prepare_teacher
+    from edgekd.pipeline import _prepare_data, _prepare_student, _prepare_teacher
 
     started = time.perf_counter()
     chosen = resolve_targets(targets)
@@ -172,6 +173,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         loss = loss or KD()
         settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, resume=resume,
                         augment=data.augment if augment is None else augment)
+        _prepare_student(student, data)  # a bad student is bad input for every target: fail before any work
         ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs,
                        _teacher_view(teacher, data), search, qat)
         results, shared = [], {}
@@ -240,10 +242,9 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
                                  out_dir=ctx.out_dir / "_search" / work, progress=settings["progress"])
         config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / work / "distill.ckpt"))
         trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, guide, qat=ctx.qat)
-    except (ConfigError, DataError):
-        raise
-    except EdgeKDError as exc:
+    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
         log.error("distillation for %s failed: %s", ", ".join(names), exc)
+        log.debug("%s", traceback.format_exc())
         info["error"] = str(exc)
         return {"results": [TargetResult(n, ERROR, f"distillation failed: {exc}") for n in names], "info": info}
     from edgekd.report.manifest import state_sha256
@@ -254,7 +255,8 @@ def _build_group(key, members, student, settings, ctx: _Context) -> dict:
                 qat=bool(ctx.qat and guide.format.is_quantized))
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", key, ", ".join(names))
-    results = [_deliver(t, trained, config, ctx) for t in members]
+    # each target gets its own copy: a backend or the accuracy recovery may change the model it is given
+    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx) for t in members]
     return {"results": results, "info": info}
 
 
