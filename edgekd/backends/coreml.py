@@ -66,6 +66,22 @@ def int8_weights(ml):
     return cto.coreml.linear_quantize_weights(ml, config)
 
 
+def w8a8(model: torch.nn.Module, input_shape, calib: np.ndarray) -> torch.nn.Module:
+    """int8 weights and activations with coremltools' torch-side LinearQuantizer, calibrated on ``calib``."""
+    import copy
+
+    from coremltools.optimize.torch.quantization import LinearQuantizer, LinearQuantizerConfig
+
+    config = LinearQuantizerConfig.from_dict({"global_config": {"quantization_scheme": "symmetric"}})
+    quantizer = LinearQuantizer(copy.deepcopy(model).eval(), config)
+    prepared = quantizer.prepare(example_inputs=(torch.zeros(1, *input_shape),))
+    prepared.eval()
+    with torch.no_grad():
+        for i in range(0, len(calib), 32):
+            prepared(torch.from_numpy(np.ascontiguousarray(calib[i : i + 32], np.float32)))
+    return quantizer.finalize().eval()
+
+
 class CoreMLRunner:
     backend = "coreml"
 
@@ -120,6 +136,12 @@ class CoreMLBackend:
             details["ops_int8w"] = mil_ops(quantized)
             details["sizes_bytes"]["int8_weights"] = _tree_bytes(main)
             details["quantization"] = "int8 per-channel symmetric weights, fp16 activations (W8A16)"
+            if target.backend_options.get("w8a8", False):
+                both = convert(w8a8(model, input_shape, calib), input_shape, 1, "fp16")
+                self._save(both, out_dir / "model.w8a8.mlpackage")
+                files["w8a8"] = "model.w8a8.mlpackage"
+                details["ops_w8a8"] = mil_ops(both)
+                details["sizes_bytes"]["w8a8"] = _tree_bytes(out_dir / "model.w8a8.mlpackage")
             precision = "int8w"
         else:
             main, precision = fp16_path, details["compute_precision"]

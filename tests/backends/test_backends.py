@@ -94,6 +94,7 @@ def test_coreml_converts_with_op_list_and_sizes_and_skips_predictions(students, 
     d = artifact.details
     assert d["ops"]["conv"] >= 5 and "constexpr_affine_dequantize" in d["ops_int8w"]
     assert d["sizes_bytes"]["int8_weights"] < d["sizes_bytes"]["fp16"]
+    assert d["ops_w8a8"].get("quantize", 0) > 0  # W8A8: activations quantized too
     try:
         edgekd.load(artifact.path)
     except NotRunHere as exc:
