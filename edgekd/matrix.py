@@ -1,7 +1,9 @@
 """``edgekd.build_all``: many targets from one teacher and one dataset.
 
-Targets that share a numeric format (``target.format.key``) share one distillation; each target
-is then compiled, validated where its runtime runs here, and reported. A failure in one target
+Targets that share a numeric format (``target.format.key``) share one student search; targets
+whose distillations would be identical (same student, and same format when the distillation is
+quantization-aware) share one distillation. Each target is then compiled, validated where its
+runtime runs here, and reported. A failure in one target
 never stops the others. The overall verdict (:attr:`MatrixResult.ok`) is true only when every
 target was built and every target validated here passed its gate; a target that could be built
 but not run here ("not run here") is listed with its reason and never counted as passed.
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import platform
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from edgekd.backends.base import _TABLE, Artifact, get_backend
+from edgekd.backends.base import Artifact
+from edgekd.capability import Capability, capability, latency_record
 from edgekd.errors import ConfigError, MissingExtraError, NotRunHere
 from edgekd.targets import Target, list_targets, load_target
 
@@ -27,53 +29,6 @@ log = logging.getLogger(__name__)
 
 PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = "passed", "failed", "not run here", "not built here", "error"
 STATUSES = (PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR)
-
-
-@dataclass(frozen=True)
-class Capability:
-    """What this machine can do for a target: build its artifact, run it, time it as the device would."""
-
-    target: str
-    backend: str
-    build: bool
-    build_reason: str
-    run: bool
-    run_reason: str
-    latency_here: bool
-    latency_reason: str
-
-
-def capability(target: Target) -> Capability:
-    """Whether ``target`` can be built, validated and timed on this machine, with the reason when not."""
-    name = target.backend
-    if name not in _TABLE:
-        why = f"backend {name!r} not available (no edgekd backend module registered for it)"
-        return Capability(target.name, name, False, why, False, why, False, why)
-    try:
-        backend = get_backend(name)
-    except ImportError as exc:
-        why = f"backend {name!r} not available ({exc}); pip install 'edgekd[{_TABLE[name].extra}]'"
-        return Capability(target.name, name, False, why, False, why, False, why)
-    can_build, build_reason = True, ""
-    if hasattr(backend, "can_compile"):  # optional: backends whose compile needs an SDK not installed here
-        can_build, build_reason = backend.can_compile()
-    # optional per-target check (a backend may run here on one device, e.g. a CPU, but not another, e.g. an NPU)
-    run, run_reason = backend.is_available_for(target) if hasattr(backend, "is_available_for") else \
-        backend.is_available()
-    host = platform.machine()
-    if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
-        return Capability(target.name, name, can_build, build_reason, True, "", False,
-                          f"not measured on the device (it is {target.arch}, this machine is {host}; the same "
-                          f"{name} artifact runs here, so accuracy is validated here)")
-    if run and target.latency.model != "measured":
-        return Capability(target.name, name, can_build, build_reason, True, "", False,
-                          f"not measured on the device (the {name} runtime runs here, but this machine is not the "
-                          f"device: the target's latency model is {target.latency.model!r})")
-    latency_reason = "" if run else f"not measured on the device: {run_reason}"
-    return Capability(target.name, name, can_build, build_reason, run, run_reason, run, latency_reason)
-
-
-_ALIASES = {"x86_64": "amd64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "arm64"}
 
 
 @dataclass
@@ -156,7 +111,8 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
     (write ``out_dir/report.html``). Writes ``out_dir/<target>/`` per built target,
     ``out_dir/manifest.json`` and ``out_dir/report.html``. Targets sharing a numeric format share
     one student search (under the tightest latency budget among them and only the operators all of
-    them run) and one distillation (quantization-aware in that format with ``qat=True``).
+    them run); one distillation serves every target with the same student (with ``qat=True``, only
+    those of the same numeric format, which the distillation then fakes).
 
     Raises:
         ConfigError, DataError: bad targets or data, before any training.
@@ -176,11 +132,18 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         _prepare_student(student, data)  # a bad student is bad input for every target: fail before any work
         ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs,
                        _teacher_view(teacher, data), search, qat)
-        results, shared = [], {}
-        for key, members in share_groups(chosen).items():
-            group = _build_group(key, members, student, settings, ctx)
-            results += group["results"]
-            shared[key] = group["info"]
+        results, shared, plans = [], {}, []
+        for key, members in share_groups(chosen).items():  # one search per numeric format
+            plan = _plan_group(key, members, student, settings, ctx)
+            if isinstance(plan, _Plan):
+                plans.append(plan)
+            else:
+                results += plan["results"]
+                shared[key] = plan["info"]
+        for label, group in distill_groups(plans, qat).items():  # one distillation per distinct student
+            done = _distill_and_deliver(label, group, settings, ctx)
+            results += done["results"]
+            shared[label] = done["info"]
     order = {t.name: i for i, t in enumerate(chosen)}
     results.sort(key=lambda r: order[r.target])
     matrix = MatrixResult(results, out_dir, seconds=time.perf_counter() - started)
@@ -221,46 +184,101 @@ def search_target(members: list[Target]) -> Target:
     return tight.model_copy(update={"ops": ops}) if ops and ops != tight.ops else tight
 
 
-def _build_group(key, members, student, settings, ctx: _Context) -> dict:
-    from edgekd.distill.trainer import TrainConfig
-    from edgekd.pipeline import _prepare_student, distill_step
+@dataclass
+class _Plan:
+    """One numeric format's targets and the (searched or given) untrained student they will share."""
+
+    key: str
+    members: list
+    guide: Target
+    model: torch.nn.Module
+
+
+def _plan_group(key, members, student, settings, ctx: _Context):
+    """The student for one numeric format (searched under its targets' constraints), or final results."""
+    from edgekd.pipeline import _prepare_student
 
     names = [t.name for t in members]
-    info = {"targets": names, "format": members[0].format.model_dump()}
+    info = {"targets": names, "formats": [key]}
     caps = [capability(t) for t in members]
-    if not any(c.build for c in caps):  # nothing to compile: do not distill for nothing
+    if not any(c.build for c in caps):  # nothing to compile: neither search nor distill for nothing
         info["skipped"] = "no target of this format can be built here"
         return {"results": [TargetResult(c.target, NOT_BUILT, f"not built here: {c.build_reason}") for c in caps],
                 "info": info}
-    started = time.perf_counter()
+    guide = search_target([t for t, c in zip(members, caps) if c.build])
     try:
         torch.manual_seed(settings["seed"])  # the student's initial weights depend on the seed alone
-        # alone, a target keeps edgekd.build's folders, so either can resume the other's run
         work = members[0].name if len(members) == 1 else key
-        guide = search_target([t for t, c in zip(members, caps) if c.build])
         model = _prepare_student(student, ctx.data, ctx.teacher, guide, search=ctx.search, seed=settings["seed"],
                                  out_dir=ctx.out_dir / "_search" / work, progress=settings["progress"])
-        config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / work / "distill.ckpt"))
-        trained = distill_step(model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, guide, qat=ctx.qat)
+    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
+        log.error("student search for %s failed: %s", ", ".join(names), exc)
+        info["error"] = str(exc)
+        return {"results": [TargetResult(n, ERROR, f"student search failed: {exc}") for n in names], "info": info}
+    return _Plan(key, members, guide, model)
+
+
+def distill_key(arch, fmt, qat: bool) -> str:
+    """Two targets get the same distillation iff this matches: same student, and same format when QAT."""
+    import json
+
+    numeric = fmt.key if qat and fmt.is_quantized else "fp32"
+    return f"{numeric}|{json.dumps(arch, sort_keys=True, default=list)}"
+
+
+def distill_groups(plans: list[_Plan], qat: bool) -> dict[str, list[_Plan]]:
+    """Format groups merged where their distillations would be identical (no QAT, same student)."""
+    import hashlib
+
+    by_key: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        arch = getattr(plan.model, "edgekd_arch", type(plan.model).__name__)
+        by_key.setdefault(distill_key(arch, plan.guide.format, qat), []).append(plan)
+    labelled = {}
+    for key, group in by_key.items():
+        names = [t.name for p in group for t in p.members]
+        numeric = key.split("|", 1)[0]
+        label = names[0] if len(names) == 1 else numeric if len(group) == 1 else ""
+        if not label or label in labelled:
+            label = f"{numeric}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        labelled[label] = group
+    return labelled
+
+
+def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context) -> dict:
+    """One distillation for every target of ``group``, then each target compiled and validated."""
+    from edgekd.distill.trainer import TrainConfig
+    from edgekd.pipeline import distill_step
+    from edgekd.report.manifest import state_sha256
+
+    members = [t for p in group for t in p.members]
+    names = [t.name for t in members]
+    guide = group[0].guide
+    info = {"targets": names, "formats": [p.key for p in group]}
+    started = time.perf_counter()
+    try:
+        # alone, a target keeps edgekd.build's checkpoint folder, so either can resume the other's run
+        config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / label / "distill.ckpt"))
+        trained = distill_step(group[0].model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, guide,
+                               qat=ctx.qat)
     except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
         log.error("distillation for %s failed: %s", ", ".join(names), exc)
         log.debug("%s", traceback.format_exc())
         info["error"] = str(exc)
         return {"results": [TargetResult(n, ERROR, f"distillation failed: {exc}") for n in names], "info": info}
-    from edgekd.report.manifest import state_sha256
-
     info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
                 student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model),
-                searched_for=guide.name if getattr(trained.model, "edgekd_search", None) else None,
+                searched_for=[p.guide.name for p in group if getattr(p.model, "edgekd_search", None)],
                 qat=bool(ctx.qat and guide.format.is_quantized))
     if len(members) > 1:
-        log.info("one distillation (%s) shared by %s", key, ", ".join(names))
+        log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     # each target gets its own copy: a backend or the accuracy recovery may change the model it is given
-    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx) for t in members]
+    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx, label)
+               for t in members]
     return {"results": results, "info": info}
 
 
-def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
+def _deliver(target, trained, config, ctx: _Context, label: str = "") -> TargetResult:
     """Compile, and validate where possible, one target; never raises for a target-level failure."""
     from edgekd.compile import compile as compile_model
 
@@ -290,8 +308,8 @@ def _deliver(target, trained, config, ctx: _Context) -> TargetResult:
         cap = replace(cap, run=False, run_reason=reason, latency_here=False,
                       latency_reason=f"not measured on the device ({reason})")
     report["teacher"].setdefault("per_class_accuracy", ctx.teacher_view["per_class_accuracy"])
-    report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__,
-                     "latency": _latency_record(report, cap, target)}
+    report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__, "shared_distillation": label,
+                     "latency": latency_record(report, cap, target)}
     _rewrite_reports(report, artifact)
     return TargetResult(target.name, status, reason, report, artifact)
 
@@ -326,36 +344,6 @@ def _not_run_report(artifact, target, trained, config, ctx: _Context, why: str, 
     return partial_report(target=target, artifact=artifact, data=ctx.data, teacher_logits=ctx.teacher_view["logits"],
                           teacher_info=ctx.teacher_info, trained=trained, loss=ctx.loss, config=config,
                           reason=reason, seconds=time.perf_counter() - started)
-
-
-def _latency_record(report: dict, cap: Capability, target: Target) -> dict:
-    """Latency with its kind: measured here on the device, predicted by the target's latency model, or none."""
-    art = report["artifact"]
-    measured = art.get("latency_ms") if cap.latency_here else None
-    pred = _prediction(report, target)
-    model = pred.get("latency_model") or {}
-    if measured:
-        return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
-                "how": f"measured here in {measured['runtime']}, batch 1",
-                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
-    if pred.get("latency_predicted_ms") is not None:
-        return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
-                "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}
-    why = model.get("reason") or "; ".join(model.get("warnings") or []) or f"no latency model for {target.name}"
-    return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured", "how": why, "model": model,
-            **({"flops_proxy_mmac": pred["flops_proxy_mmac"]} if "flops_proxy_mmac" in pred else {})}
-
-
-def _prediction(report: dict, target: Target) -> dict:
-    """The target's latency model applied to the student (edgekd.hw), as the build report holds it."""
-    art = report["artifact"]
-    if "latency_model" not in art:  # a not-run report: predict now
-        try:
-            from edgekd.hw.model import report_prediction
-        except ImportError as exc:
-            return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
-        art.update(report_prediction(report, target))
-    return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
 
 
 def _rewrite_reports(report: dict, artifact: Artifact) -> None:

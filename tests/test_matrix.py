@@ -55,7 +55,7 @@ def test_capability_of_unregistered_backend_says_not_available(tmp_path):
 def matrix(digits, digits_teacher, tmp_path_factory):
     """One small matrix: two int8 ONNX Runtime targets (shared), TensorRT fp16, an unbuildable and a failing one.
 
-    Two distillations in all: int8 (x86, Pi, fake NPU) and fp16 (TensorRT, the ONNX Runtime fp16 that fails).
+    One distillation in all: without QAT the given student's distillation does not depend on the format.
     """
     folder = tmp_path_factory.mktemp("targets")
     fake = folder / "fake-npu.toml"
@@ -69,15 +69,35 @@ def matrix(digits, digits_teacher, tmp_path_factory):
                      progress=False, latency_runs=10, command="pytest matrix")
 
 
-def test_build_all_shares_one_distillation_per_numeric_format(matrix):
+def test_build_all_distills_once_for_every_format_when_not_quantization_aware(matrix):
     shared = matrix.manifest["shared_distillation"]
-    key = load_target("x86-cpu-onnxruntime").format.key
-    assert shared[key]["targets"] == ["x86-cpu-onnxruntime", "raspberry-pi-onnxruntime", "fake-npu"]
-    assert len(shared) == 2 and shared[load_target("rtx-gpu-tensorrt").format.key]["targets"] == [
-        "rtx-gpu-tensorrt", "ort-fp16"]
-    x86, pi = matrix["x86-cpu-onnxruntime"], matrix["raspberry-pi-onnxruntime"]
-    assert x86.report["distillation"]["history"] == pi.report["distillation"]["history"]
-    assert x86.report["student"]["accuracy"] == pi.report["student"]["accuracy"]
+    assert len(shared) == 1
+    (info,) = shared.values()
+    assert info["targets"] == ["x86-cpu-onnxruntime", "raspberry-pi-onnxruntime", "fake-npu", "rtx-gpu-tensorrt",
+                               "ort-fp16"]
+    assert sorted(info["formats"]) == sorted({load_target("x86-cpu-onnxruntime").format.key,
+                                              load_target("rtx-gpu-tensorrt").format.key})
+    x86, rtx = matrix["x86-cpu-onnxruntime"], matrix["rtx-gpu-tensorrt"]
+    assert x86.report["distillation"]["history"] == rtx.report["distillation"]["history"]
+    assert x86.report["student"]["accuracy"] == rtx.report["student"]["accuracy"]
+
+
+def test_distill_groups_split_by_format_only_when_quantization_aware():
+    from edgekd.matrix import _Plan, distill_groups
+    from edgekd.models import create_student
+
+    def plan(name):
+        target = load_target(name)
+        return _Plan(target.format.key, [target], target, create_student("resnet", (1, 8, 8), 10))
+
+    plans = [plan("x86-cpu-onnxruntime"), plan("rtx-gpu-tensorrt"), plan("raspberry-pi-onnxruntime")]
+    plans[2].key = plans[0].key  # as share_groups would have put the Pi with x86
+    assert len(distill_groups(plans, qat=False)) == 1
+    qat = distill_groups(plans, qat=True)
+    assert sorted(len(g) for g in qat.values()) == [1, 2]
+    other = plan("x86-cpu-onnxruntime")
+    other.model = create_student("resnet", (1, 8, 8), 10, widths=(8, 16, 32))
+    assert len(distill_groups([plans[0], other], qat=False)) == 2  # different students never share
 
 
 def test_build_all_validates_runnable_targets_and_gates_them_by_their_numbers(matrix):

@@ -82,7 +82,7 @@ def build_manifest(matrix, *, data, teacher, teacher_info, loss, settings, share
         if r.report is not None:
             entry["backend"] = r.report["target"]["backend"]
             entry["target_file"] = r.report["target"].get("source")
-            entry["share_key"] = _share_key(r.report)
+            entry["share_key"] = (r.report.get("run") or {}).get("shared_distillation") or _share_key(r.report)
         if r.artifact is not None:
             entry["folder"] = r.artifact.folder.name
             entry["artifact"] = Path(r.artifact.path).name

@@ -1,0 +1,87 @@
+"""What this machine can do for a target (build, run, time it as the device would) and how a
+target's latency is labelled in its report: measured here, predicted by its latency model, or none."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+from edgekd.backends.base import _TABLE, get_backend
+from edgekd.targets import Target
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What this machine can do for a target: build its artifact, run it, time it as the device would."""
+
+    target: str
+    backend: str
+    build: bool
+    build_reason: str
+    run: bool
+    run_reason: str
+    latency_here: bool
+    latency_reason: str
+
+
+def capability(target: Target) -> Capability:
+    """Whether ``target`` can be built, validated and timed on this machine, with the reason when not."""
+    name = target.backend
+    if name not in _TABLE:
+        why = f"backend {name!r} not available (no edgekd backend module registered for it)"
+        return Capability(target.name, name, False, why, False, why, False, why)
+    try:
+        backend = get_backend(name)
+    except ImportError as exc:
+        why = f"backend {name!r} not available ({exc}); pip install 'edgekd[{_TABLE[name].extra}]'"
+        return Capability(target.name, name, False, why, False, why, False, why)
+    can_build, build_reason = True, ""
+    if hasattr(backend, "can_compile"):  # optional: backends whose compile needs an SDK not installed here
+        can_build, build_reason = backend.can_compile()
+    # optional per-target check (a backend may run here on one device, e.g. a CPU, but not another, e.g. an NPU)
+    run, run_reason = backend.is_available_for(target) if hasattr(backend, "is_available_for") else \
+        backend.is_available()
+    host = platform.machine()
+    if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
+        return Capability(target.name, name, can_build, build_reason, True, "", False,
+                          f"not measured on the device (it is {target.arch}, this machine is {host}; the same "
+                          f"{name} artifact runs here, so accuracy is validated here)")
+    if run and target.latency.model != "measured":
+        return Capability(target.name, name, can_build, build_reason, True, "", False,
+                          f"not measured on the device (the {name} runtime runs here, but this machine is not the "
+                          f"device: the target's latency model is {target.latency.model!r})")
+    latency_reason = "" if run else f"not measured on the device: {run_reason}"
+    return Capability(target.name, name, can_build, build_reason, run, run_reason, run, latency_reason)
+
+
+_ALIASES = {"x86_64": "amd64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "arm64"}
+
+
+def latency_record(report: dict, cap: Capability, target: Target) -> dict:
+    """Latency with its kind: measured here on the device, predicted by the target's latency model, or none."""
+    art = report["artifact"]
+    measured = art.get("latency_ms") if cap.latency_here else None
+    pred = _prediction(report, target)
+    model = pred.get("latency_model") or {}
+    if measured:
+        return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
+                "how": f"measured here in {measured['runtime']}, batch 1",
+                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
+    if pred.get("latency_predicted_ms") is not None:
+        return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
+                "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}
+    why = model.get("reason") or "; ".join(model.get("warnings") or []) or f"no latency model for {target.name}"
+    return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured", "how": why, "model": model,
+            **({"flops_proxy_mmac": pred["flops_proxy_mmac"]} if "flops_proxy_mmac" in pred else {})}
+
+
+def _prediction(report: dict, target: Target) -> dict:
+    """The target's latency model applied to the student (edgekd.hw), as the build report holds it."""
+    art = report["artifact"]
+    if "latency_model" not in art:  # a not-run report: predict now
+        try:
+            from edgekd.hw.model import report_prediction
+        except ImportError as exc:
+            return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
+        art.update(report_prediction(report, target))
+    return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
