@@ -21,7 +21,8 @@ table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:.3rem .5r
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;font-size:12px;font-weight:600;
  white-space:nowrap}.passed{background:#d9f2dd;color:#1b6b2a}.failed,.error{background:#fbdcdc;color:#9b1c1c}
 .not-run-here{background:#fff1cc;color:#7a5300}.not-built-here{background:#e8e8ee;color:#444}
-.muted{color:#6e6e73}.reason{font-size:12px;color:#6e6e73;text-align:left}figure{margin:1rem 0}
+.muted{color:#6e6e73}.reason{font-size:12px;color:#6e6e73;text-align:left;min-width:14rem;max-width:26rem;
+ overflow-wrap:anywhere}p,li{overflow-wrap:anywhere}figure{margin:1rem 0}
 figcaption{font-size:12px;color:#6e6e73}figure svg{max-width:100%;height:auto}code{font-size:12px}
 .verdict{font-size:1.1rem;font-weight:600}details{margin:.4rem 0}
 """
