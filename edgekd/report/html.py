@@ -146,8 +146,12 @@ def search_points(summary: dict) -> dict:
                 candidates.append({"score": rec["score"], "latency_ms": rec["latency_ms"]})
     chosen = summary.get("chosen") or {"score": summary.get("score"),
                                        "predicted_latency_ms": summary.get("predicted_latency_ms")}
+    kind = summary.get("latency_kind")
+    flops = kind == "flops"  # no latency model: the search ranked by MMACs, which a ms budget cannot be drawn on
     return {"candidates": candidates, "chosen": chosen, "score_name": summary.get("score_name", "score"),
-            "budget_ms": (summary.get("limits") or {}).get("budget_ms", summary.get("budget_ms"))}
+            "budget_ms": None if flops else (summary.get("limits") or {}).get("budget_ms", summary.get("budget_ms")),
+            "latency_label": "FLOPs proxy (MMAC, not ms: no latency model)" if flops else
+            f"predicted latency (ms{', ' + kind if kind else ''})"}
 
 
 def _figure(svg: str | None, caption: str, index: int, empty: str) -> str:

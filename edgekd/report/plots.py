@@ -131,7 +131,7 @@ def search_cloud(search: dict) -> str | None:
     budget = search.get("budget_ms")
     if budget:
         ax.axvline(budget, color="grey", linestyle="--", linewidth=1, label="latency budget")
-    ax.set_xlabel("predicted latency (ms)")
+    ax.set_xlabel(search.get("latency_label", "predicted latency (ms)"))
     ax.set_ylabel(search.get("score_name", "score"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
