@@ -58,6 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget-min", type=float, default=19.0)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", default="bench/results")
     return p.parse_args(argv)
 
@@ -97,7 +98,7 @@ def train_teacher(data: ArrayData, test: ArrayData, args):
     torch.manual_seed(0)
     teacher = TeacherCNN(data.input_shape, 10, width=16)
     fit(teacher, data, None, create_loss("ce"), None,
-        TrainConfig(epochs=args.teacher_epochs, lr=args.lr, progress=False))
+        TrainConfig(epochs=args.teacher_epochs, batch_size=args.batch_size, lr=args.lr, progress=False))
     return teacher.eval(), evaluate(teacher, test)
 
 
@@ -106,7 +107,7 @@ def setting_float(name, train, test, teacher, cache, args, seed):
     out, ce_student = {}, None
     for loss_name in list_losses():
         student = new_student(train.input_shape, seed)
-        config = TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, progress=False)
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, progress=False)
         started = time.perf_counter()
         model = fit(student, train, None, create_loss(loss_name), teacher, config, teacher_cache=cache).model
         out[loss_name] = evaluate(model, test)
@@ -138,7 +139,8 @@ def setting_qat(float_student, train, test, teacher, cache, args, seed):
         out[fname] = {"ptq": {"torch": evaluate(ptq, test)}}
         for label, (loss_name, kw) in QAT_LOSSES.items():
             q = prepare_qat(float_student, fmt, calib)
-            config = TrainConfig(epochs=args.qat_epochs, lr=args.lr / 10, seed=seed, progress=False)
+            config = TrainConfig(epochs=args.qat_epochs, batch_size=args.batch_size, lr=args.lr / 10, seed=seed,
+                                 progress=False)
             q = fit(q, train, None, create_loss(loss_name, **kw), teacher, config, teacher_cache=cache).model
             out[fname][label] = {"torch": evaluate(q, test), "onnxruntime": ort_accuracy(q, test)}
             r = out[fname][label]
@@ -172,11 +174,12 @@ def throughput(train, teacher, args, repeats: int = 3) -> dict:
             student = new_student(train.input_shape, r)
             started = time.perf_counter()
             if key == "plain_torch":
-                plain_kd_epoch(student, teacher, train, 128, args.lr, r)
+                plain_kd_epoch(student, teacher, train, args.batch_size, args.lr, r)
             else:
                 mb = 1024.0 if key == "edgekd_cached" else 0.0
                 fit(student, train, None, create_loss("kd"), teacher,
-                    TrainConfig(epochs=1, lr=args.lr, seed=r, progress=False, cache_teacher_mb=mb))
+                    TrainConfig(epochs=1, batch_size=args.batch_size, lr=args.lr, seed=r, progress=False,
+                                cache_teacher_mb=mb))
             timings[key].append(len(train) / (time.perf_counter() - started))
     med = {k: statistics.median(v) for k, v in timings.items()}
     return {"samples_per_s": med, "all_runs": timings,
