@@ -68,7 +68,8 @@ def _symmetric(qdq_path: Path) -> bool:
 def can_recover(artifact: Artifact, target) -> bool:
     """Whether a missed gate can be retried with sensitive layers in float (int8 QDQ backends)."""
     return (target.gate.keep_sensitive_float and artifact.precision == "int8" and artifact.backend in QDQ_BACKENDS
-            and bool(artifact.details.get("quantized_layers")))
+            and bool(artifact.details.get("quantized_layers"))
+            and "calibration_cache" in artifact.files)  # PTQ only: a QAT export keeps its learned scales
 
 
 def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
