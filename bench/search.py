@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -122,18 +124,40 @@ def sample_archs(n, max_mflops, seed):
     return archs
 
 
-def part1(args, xtr, ytr, xte, yte, teacher, t_logits):
-    archs = sample_archs(args.archs, args.max_mflops, args.seed)
+def rows_from(path):
+    """Part-1 rows of an earlier run: its JSON, or the lines it printed (latency 3 decimals, seconds rounded)."""
+    text = Path(path).read_text()
+    if path.endswith(".json"):
+        return json.loads(text)["archs"]
+    pattern = re.compile(r"^\[\d+/\d+\]\s+([\d.]+) MMAC ([\d.]+) ms KD ([\d.]+) \((\d+) s\) (\{.*\})$")
+    rows = []
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if m:
+            arch = ast.literal_eval(m.group(5))
+            rows.append({"arch": arch, "flops": resnet_macs(arch), "latency_ms": float(m.group(2)),
+                         "kd_accuracy": float(m.group(3)), "kd_seconds": float(m.group(4))})
+    return rows
+
+
+def score_row(row, xtr, ytr, teacher):
+    """Every registered score of ``row["arch"]`` at init, plus DisWOT against the trained teacher."""
     ctx = ScoreContext(xtr[:64], ytr[:64], teacher, "gaussian", 0)
     ctx_trained = ScoreContext(xtr[:64], ytr[:64], teacher, "trained", 0)
-    rows, names = [], list_scores()
+    model = build(row["arch"])
+    t0 = time.perf_counter()
+    row["scores"] = {n: get_score(n)(ctx, model) for n in list_scores()}
+    row["scores"]["diswot_trained_teacher"] = get_score("diswot")(ctx_trained, model)
+    row["score_seconds"] = time.perf_counter() - t0
+
+
+def part1(args, xtr, ytr, xte, yte, teacher, t_logits):
+    archs = sample_archs(args.archs, args.max_mflops, args.seed)
+    rows = []
     for i, arch in enumerate(archs):
         model = build(arch)
         row = {"arch": arch, "flops": count_flops(model, SHAPE), "latency_ms": measure_onnx_ms(model, SHAPE, 1)}
-        t0 = time.perf_counter()
-        row["scores"] = {n: get_score(n)(ctx, model) for n in names}
-        row["scores"]["diswot_trained_teacher"] = get_score("diswot")(ctx_trained, model)
-        row["score_seconds"] = time.perf_counter() - t0
+        score_row(row, xtr, ytr, teacher)
         row["kd_seconds"] = train(model, xtr, ytr, t_logits, args.epochs, args.seed)
         row["kd_accuracy"] = accuracy(model, xte, yte)
         rows.append(row)
@@ -235,6 +259,8 @@ def main(argv=None):
     p.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--minutes", type=float, default=25.0, help="time budget; plain training is dropped to fit")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rescore", metavar="JSON_OR_LOG", help="reuse the archs and accuracies of an earlier run "
+                   "(its search.json or its printed log); recompute scores, parts 2 and 3")
     p.add_argument("--threads", type=int, default=1, help="1: on busy shared cores 2 threads ran ~20x slower")
     args = p.parse_args(argv)
     started = time.perf_counter()
@@ -252,7 +278,14 @@ def main(argv=None):
     result = {"args": vars(args), "teacher": {"accuracy": accuracy(teacher, xte, yte), "seconds": t_secs,
                                               "flops": count_flops(teacher, SHAPE)}}
     print(f"teacher {result['teacher']}", flush=True)
-    rows = part1(args, xtr, ytr, xte, yte, teacher, t_logits)
+    if args.rescore:  # same archs and accuracies (seeded, 1 thread: the teacher retrains identically); new scores
+        rows = rows_from(args.rescore)
+        for row in rows:
+            row["arch"] = {k: tuple(v) if isinstance(v, list) else v for k, v in row["arch"].items()}
+            score_row(row, xtr, ytr, teacher)
+        result["rescored"] = True
+    else:
+        rows = part1(args, xtr, ytr, xte, yte, teacher, t_logits)
     result["archs"] = rows
     result["correlations_kd"] = correlations(rows)
     result["part3"] = part3(args, xtr, ytr, xte, yte, teacher, t_logits)

@@ -88,3 +88,11 @@ def test_score_is_finite_and_ranks_capacity(name, ctx):
 def test_unknown_score_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="diswot"):
         get_score("nope")
+
+
+def test_diswot_uses_one_semantic_mode_for_every_width(ctx):
+    same_width = create_student("resnet", (1, 8, 8), 10, widths=(8, 8, 32))  # teacher: 4 × 8 = 32 channels
+    m_class, _ = diswot_parts(ctx, same_width)
+    assert ctx.semantic_mode == "class"
+    assert m_class == pytest.approx(diswot_parts(ctx, same_width, "class")[0])
+    assert m_class != pytest.approx(diswot_parts(ctx, same_width, "channel")[0])

@@ -29,6 +29,10 @@ class ScoreContext:
             ``teacher_init == "trained"``.
         teacher_init: ``"gaussian"`` (the paper: teacher at initialization) or ``"trained"``.
         seed: seeds the teacher's re-initialization.
+        semantic_mode: how DisWOT's M_s compares the classifier gradients: ``"class"`` (K×K class
+            relations, comparable across student widths: the default, so one search ranks every
+            candidate on one scale), ``"channel"`` (the paper's C×C form; equal widths only) or
+            ``"auto"`` (channel when the widths match, else class).
         cache: per-search memo (the teacher's matrices live here).
     """
 
@@ -37,6 +41,7 @@ class ScoreContext:
     teacher: nn.Module | None = None
     teacher_init: str = "gaussian"
     seed: int = 0
+    semantic_mode: str = "class"
     cache: dict = field(default_factory=dict)
 
     @property

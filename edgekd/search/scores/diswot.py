@@ -11,7 +11,9 @@ over every candidate it scored).
   (used when C differs): the K×K class-relation matrix G Gᵀ, rows L2-normalized, squared Frobenius
   distance divided by K. Both are a mean over rows of a squared distance between unit rows, so they
   share a scale in [0, 4]; ``class`` mode is invariant to any orthogonal change of the channel basis
-  (so to channel permutations), which is what makes it meaningful across widths.
+  (so to channel permutations), which is what makes it meaningful across widths. Scores use
+  ``class`` mode by default (``ScoreContext.semantic_mode``) so that all candidates of a search,
+  whatever their width, are compared on the same scale.
 - Relation distance M_r: the B×B Gram matrix of the flattened final feature map (the input of the
   last global pooling; the classifier input when there is none), rows L2-normalized; squared Frobenius distance divided by B².
 - score = −(M_s + M_r); ``diswot_semantic`` = −M_s and ``diswot_relation`` = −M_r.
@@ -130,12 +132,17 @@ def _teacher_probe(ctx: ScoreContext):
     return ctx.cache["diswot_teacher"]
 
 
-def diswot_parts(ctx: ScoreContext, student: nn.Module, mode: str = "auto") -> tuple[float, float]:
-    """(M_s, M_r) of a candidate against the context's teacher; the candidate is probed at init."""
+def diswot_parts(ctx: ScoreContext, student: nn.Module, mode: str | None = None) -> tuple[float, float]:
+    """(M_s, M_r) of a candidate against the context's teacher; the candidate is probed at init.
+
+    ``mode`` defaults to ``ctx.semantic_mode`` (``"class"``): within a search the candidates' widths
+    vary, and mixing the channel form (for the few whose width equals the teacher's) with the class
+    form would rank them on two different scales.
+    """
     g_t, f_t = _teacher_probe(ctx)
     candidate = gaussian_init(copy.deepcopy(student), ctx.seed + 1).requires_grad_(True)
     g_s, f_s = probe(candidate, ctx.x, ctx.y, train_mode=True)
-    return semantic_distance(g_t, g_s, mode), relation_distance(f_t, f_s)
+    return semantic_distance(g_t, g_s, mode or ctx.semantic_mode), relation_distance(f_t, f_s)
 
 
 @register_score("diswot")
