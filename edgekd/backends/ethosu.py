@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -65,9 +66,34 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str) -> dict:
         shutil.copy(optimised, out_dir / "model_vela.tflite")
         summary = next(Path(tmp).glob("*_summary_*.csv"), None)
         row = next(csv.DictReader(summary.open())) if summary else {}
-    keep = ("inference_time", "cycles_total", "sram_memory_used", "off_chip_flash_memory_used", "npu_cycles")
+    keep = ("inference_time", "cycles_total", "cycles_npu", "nn_macs", "sram_memory_used",
+            "off_chip_flash_memory_used")
+    placement = dict(re.findall(r"(CPU|NPU) operators = (\d+)", done.stdout))
     return {"accelerator": accelerator, "summary": {k: row[k] for k in keep if k in row},
+            "operators": {k.lower(): int(v) for k, v in placement.items()},
             "vela_version": subprocess.run(["vela", "--version"], capture_output=True, text=True).stdout.strip()}
+
+
+def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
+    """The int8 TFLite (before Vela) run in LiteRT on the CPU vs torch: the numeric check done here."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(tflite), num_threads=1)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    (s_in, z_in), (s_out, z_out) = i["quantization"], o["quantization"]
+    outs = []
+    for sample in x:
+        nhwc = sample.transpose(1, 2, 0)[None]
+        it.set_tensor(i["index"], np.clip(np.round(nhwc / s_in) + z_in, -128, 127).astype(np.int8))
+        it.invoke()
+        outs.append((it.get_tensor(o["index"]).astype(np.float32) - z_out) * s_out)
+    logits = np.concatenate(outs).reshape(len(x), -1)
+    with torch.no_grad():
+        ref = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+    return {"runtime": "ai-edge-litert CPU, int8 TFLite before Vela, on the calibration samples", "samples": len(x),
+            "top1_agreement_torch": float((logits.argmax(1) == ref.argmax(1)).mean()),
+            "max_abs_diff_torch": float(np.abs(logits - ref).max())}
 
 
 class EthosUBackend:
@@ -95,7 +121,7 @@ class EthosUBackend:
         accelerator = str(target.backend_options.get("accelerator_config", "ethos-u55-128"))
         vela = run_vela(tflite, out_dir, accelerator)
         seconds = float(vela["summary"].get("inference_time", "nan"))
-        details = {"vela": vela, "run": NO_DEVICE,
+        details = {"vela": vela, "run": NO_DEVICE, "tflite_check": tflite_check(model, tflite, calib[:256]),
                    "predicted_latency_ms": {"ms": seconds * 1000.0, "source": f"Vela estimate, {accelerator}"}}
         return Artifact(path=out_dir / "model_vela.tflite", backend=self.name, target=target.name, precision="int8",
                         input_shape=input_shape, static_batch=1,

@@ -81,6 +81,8 @@ def test_ethosu_builds_with_vela_or_names_what_is_missing(students, calib, tmp_p
     if ok:
         artifact = edgekd.compile(students["residual"], "ethos-u55", calib[0], tmp_path)
         assert artifact.details["predicted_latency_ms"]["ms"] > 0
+        assert artifact.details["vela"]["operators"]["npu"] > 0
+        assert artifact.details["tflite_check"]["top1_agreement_torch"] >= 0.97
     else:
         with pytest.raises(MissingExtraError, match="ethosu"):
             edgekd.compile(students["residual"], "ethos-u55", calib[0], tmp_path)
