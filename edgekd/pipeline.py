@@ -120,7 +120,7 @@ def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Da
     gate = evaluate_gate(target, validation)
     from edgekd.validate.sensitivity import can_recover, recover_accuracy
 
-    if not gate["passed"] and can_recover(artifact, target):  # keep the most sensitive layers float, rebuild
+    if not gate["passed"] and can_recover(artifact, target, validation):  # keep sensitive layers float, rebuild
         artifact = recover_accuracy(student_model, target, data.train, data.val, teacher, artifact.folder.parent,
                                     artifact, gate, spec=data.spec)[0]
         validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,

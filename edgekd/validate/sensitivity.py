@@ -65,8 +65,15 @@ def _symmetric(qdq_path: Path) -> bool:
     return dtypes == {"int8"}
 
 
-def can_recover(artifact: Artifact, target) -> bool:
-    """Whether a missed gate can be retried with sensitive layers in float (int8 QDQ backends)."""
+def can_recover(artifact: Artifact, target, validation: dict | None = None) -> bool:
+    """Whether a missed gate can be retried with sensitive layers in float (int8 QDQ backends).
+
+    Not when the fp32 student already misses the gate: quantization is then not the cause.
+    """
+    if validation and "student" in validation:
+        drop = (validation["teacher"]["accuracy"] - validation["student"]["accuracy"]) * 100.0
+        if drop > target.gate.max_accuracy_drop:
+            return False
     return (target.gate.keep_sensitive_float and artifact.precision == "int8" and artifact.backend in QDQ_BACKENDS
             and bool(artifact.details.get("quantized_layers"))
             and "calibration_cache" in artifact.files)  # PTQ only: a QAT export keeps its learned scales
