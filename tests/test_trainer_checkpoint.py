@@ -1,5 +1,7 @@
 """Checkpoints: resume continues exactly; a corrupt or foreign checkpoint is an error."""
 
+import inspect
+
 import pytest
 import torch
 
@@ -24,11 +26,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(digits, digits_teac
     reference = fit(_student(), train, val, KD(), digits_teacher, _config(tmp_path / "a.ckpt")).model
 
     original = trainer_module._train_epoch
+    signature = inspect.signature(original)
 
-    def dies_in_epoch_3(*args):
-        if args[7] == 2:  # the epoch index
+    def dies_in_epoch_3(*args, **kwargs):
+        if signature.bind(*args, **kwargs).arguments["epoch"] == 2:  # 0-based: the third epoch
             raise KeyboardInterrupt
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "_train_epoch", dies_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):

@@ -72,18 +72,38 @@ class LatencyPredictor:
         self.runs = runs
         self.budget_ms = budget_ms
         self.model = _hw_model(target)
-        self.kind = getattr(self.model, "kind", "model") if self.model else "measured-onnxruntime-fp32"
-        self._cache: dict[str, float] = {}
+        self.timed_here = self.model is None and _device_is_here(target)
+        if self.model is not None:
+            self.kind = getattr(self.model, "kind", "model")
+        elif self.timed_here:
+            self.kind = "measured-onnxruntime-fp32"
+        else:
+            # never time another device's candidates on this CPU: x86 milliseconds are not its latency
+            self.kind = "none"
+            warnings.warn(f"{target.name}: no latency model for its device, so its latency budget cannot be "
+                          "checked during search; only FLOPs and parameter limits apply", stacklevel=2)
+        self._cache: dict[str, float | None] = {}
 
-    def __call__(self, arch: dict, build: Callable[[], nn.Module]) -> float:
+    def __call__(self, arch: dict, build: Callable[[], nn.Module]) -> float | None:
         key = arch_key(arch)
         if key not in self._cache:
-            if self.model is not None:
+            if not self.timed_here and self.model is None:
+                self._cache[key] = None
+            elif self.model is not None:
                 self._cache[key] = float(self.model.predict_ms(arch, self.input_shape))
             else:
                 self._cache[key] = measure_onnx_ms(build(), self.input_shape, self.threads, self.runs,
                                                    self.budget_ms)
         return self._cache[key]
+
+
+def _device_is_here(target) -> bool:
+    """Whether this machine is the target's device, so timing a candidate here is its latency."""
+    if target is None:
+        return True
+    from edgekd.capability import capability
+
+    return capability(target).latency_here
 
 
 def _hw_model(target):
@@ -129,6 +149,6 @@ def check(arch: dict, model: nn.Module, limits: Limits, latency: LatencyPredicto
         reason = f"params {costs['params']} > {limits.max_params}"
     elif latency is not None:
         costs["latency_ms"] = latency(arch, lambda: model)
-        if limits.budget_ms is not None and costs["latency_ms"] > limits.budget_ms:
+        if limits.budget_ms is not None and costs["latency_ms"] is not None and costs["latency_ms"] > limits.budget_ms:
             reason = f"latency {costs['latency_ms']:.3f} ms > {limits.budget_ms} ms"
     return {**costs, "rejected": reason}

@@ -27,21 +27,24 @@ def write_plot(result, path: Path) -> str | None:
     except ImportError:
         log.info("search plot not written: matplotlib is missing (pip install 'edgekd[report]')")
         return None
+    # without a latency for the device, the x axis is MACs, labelled as such (never x86 milliseconds)
+    by_latency = result.predicted_latency_ms is not None
+    x_of = (lambda r: r["latency_ms"]) if by_latency else (lambda r: r["flops"] / 1e6)
     seen, pts = set(), []
     for r in result.history:
         key = json.dumps(r["arch"], sort_keys=True, default=list)
-        if r["score"] is not None and r["latency_ms"] is not None and key not in seen:
+        if r["score"] is not None and x_of(r) is not None and key not in seen:
             seen.add(key)
-            pts.append((r["latency_ms"], r["score"]))
+            pts.append((x_of(r), r["score"]))
     fig, ax = plt.subplots(figsize=(6, 4))
     if pts:
         ax.scatter(*zip(*pts), s=14, alpha=0.6, label=f"scored ({len(pts)})")
-    if result.predicted_latency_ms is not None:
-        ax.scatter([result.predicted_latency_ms], [result.score], marker="*", s=220, c="red",
-                   label="chosen", zorder=3)
-    if result.limits.budget_ms is not None:
+    chosen_x = result.predicted_latency_ms if by_latency else result.flops / 1e6
+    ax.scatter([chosen_x], [result.score], marker="*", s=220, c="red", label="chosen", zorder=3)
+    if by_latency and result.limits.budget_ms is not None:
         ax.axvline(result.limits.budget_ms, ls="--", c="gray", label=f"budget {result.limits.budget_ms} ms")
-    ax.set_xlabel(f"predicted latency (ms, {result.latency_kind})")
+    ax.set_xlabel(f"predicted latency (ms, {result.latency_kind})" if by_latency
+                  else "MMACs (no latency model for this device)")
     ax.set_ylabel(f"score: {result.score_name}")
     ax.set_title(f"{result.space}: {len(result.history)} proposals, {result.rejected} rejected")
     ax.legend(fontsize=8)
