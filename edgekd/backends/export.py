@@ -23,7 +23,14 @@ def export_onnx(model: nn.Module, input_shape, path: Path, static_batch: int | N
     Uses the TorchScript-based exporter: fast, and byte-for-byte deterministic for a given model,
     which the reproducibility check of builds relies on.
     """
-    model = model.eval().cpu()
+    data = onnx_bytes(model.eval().cpu(), input_shape, static_batch)
+    onnx.checker.check_model(onnx.load_from_string(data))
+    return write_bytes(path, data)
+
+
+def onnx_bytes(model: nn.Module, input_shape, static_batch: int | None = None, *, what: str = "ONNX export",
+               constant_folding: bool = True) -> bytes:
+    """The serialized ONNX model of ``model`` with our input/output names and batch policy."""
     example = torch.zeros(static_batch or 2, *input_shape)
     dynamic = None if static_batch else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     buffer = io.BytesIO()
@@ -32,12 +39,10 @@ def export_onnx(model: nn.Module, input_shape, path: Path, static_batch: int | N
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=OPSET,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic,
-                              do_constant_folding=True)
+                              do_constant_folding=constant_folding, keep_initializers_as_inputs=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
-        raise CompileError(f"ONNX export of {type(model).__name__} failed: {exc}") from exc
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(proto)
-    return write_bytes(path, buffer.getvalue())
+        raise CompileError(f"{what} of {type(model).__name__} failed: {exc}") from exc
+    return buffer.getvalue()
 
 
 def op_inventory(path: Path) -> dict[str, int]:

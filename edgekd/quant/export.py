@@ -10,8 +10,6 @@ have no int4 convolution, the numbers are identical.
 from __future__ import annotations
 
 import copy
-import io
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +19,9 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from edgekd._io import write_bytes
+from edgekd.backends.export import onnx_bytes
 from edgekd.errors import CompileError
 from edgekd.quant.qat import QConv2d, QLinear, _set_module
-
-OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
 class _ActQDQ(nn.Module):
@@ -101,18 +97,8 @@ def _weights_to_dq(proto: onnx.ModelProto, grids: dict[str, dict]) -> int:
 def export_qdq(model: nn.Module, input_shape, path: str | Path, static_batch: int | None = None) -> Path:
     """Write the QAT ``model`` as a QDQ ONNX file at ``path`` (atomically); returns the path."""
     plain, grids = qdq_model(model)
-    example = torch.zeros(static_batch or 2, *input_shape)
-    dynamic = None if static_batch else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(plain, (example,), buffer, dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic,
-                              do_constant_folding=False, keep_initializers_as_inputs=False)
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
-        raise CompileError(f"QDQ export of {type(model).__name__} failed: {exc}") from exc
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(onnx_bytes(plain, input_shape, static_batch, what="QDQ export",
+                                              constant_folding=False))
     _weights_to_dq(proto, grids)
     onnx.checker.check_model(proto)
     return write_bytes(Path(path), proto.SerializeToString())

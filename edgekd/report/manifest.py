@@ -136,6 +136,7 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
     """report.json of a target built here but not run: teacher and fp32 student measured, artifact not."""
     from edgekd.distill.trainer import predict
     from edgekd.report.environment import environment as env
+    from edgekd.report.writers import target_and_dataset
     from edgekd.validate.metrics import accuracy, compare, per_class_accuracy
 
     y = data.val.y.numpy()
@@ -143,10 +144,7 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
     student = trained.model
     return {
         "schema": REPORT_SCHEMA,
-        "target": {"name": target.name, "backend": target.backend, "device": target.device,
-                   "format": target.format.model_dump(), "source": target.source_path},
-        "dataset": {"name": data.name, "train": len(data.train), "val": len(data.val),
-                    "input_shape": list(data.train.input_shape), "classes": list(data.spec.labels)},
+        **target_and_dataset(target, data),
         "teacher": {**teacher_info, "accuracy": accuracy(teacher_logits, y),
                     "per_class_accuracy": per_class_accuracy(teacher_logits, y, teacher_logits.shape[1])},
         "student": {"arch": getattr(student, "edgekd_arch", None),

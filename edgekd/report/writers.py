@@ -18,10 +18,7 @@ def build_report(*, target, artifact, validation, gate, data, teacher_info, stud
     latency = art.get("latency_ms", {})
     return {
         "schema": REPORT_SCHEMA,
-        "target": {"name": target.name, "backend": target.backend, "device": target.device,
-                   "format": target.format.model_dump(), "source": target.source_path},
-        "dataset": {"name": data.name, "train": len(data.train), "val": len(data.val),
-                    "input_shape": list(data.train.input_shape), "classes": list(data.spec.labels)},
+        **target_and_dataset(target, data),
         "teacher": {**teacher_info, **validation["teacher"]},
         "student": {"arch": student.edgekd_arch, "params": sum(p.numel() for p in student.parameters()),
                     **validation["student"]},
@@ -35,6 +32,16 @@ def build_report(*, target, artifact, validation, gate, data, teacher_info, stud
         "seconds": seconds,
         "environment": environment(),
         "search": search,  # None: the student was given (or search=False)
+    }
+
+
+def target_and_dataset(target, data) -> dict:
+    """The ``target`` and ``dataset`` sections every report starts with."""
+    return {
+        "target": {"name": target.name, "backend": target.backend, "device": target.device,
+                   "format": target.format.model_dump(), "source": target.source_path},
+        "dataset": {"name": data.name, "train": len(data.train), "val": len(data.val),
+                    "input_shape": list(data.train.input_shape), "classes": list(data.spec.labels)},
     }
 
 
