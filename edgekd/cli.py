@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgekd.errors import ConfigError, DataError, EdgeKDError
@@ -17,6 +18,11 @@ app = typer.Typer(help="edgekd: distill a small student per device, compile it f
                   pretty_exceptions_enable=False)
 console = Console(stderr=True)
 EXIT_GATE_FAILED, EXIT_BAD_INPUT = 1, 2
+
+
+def print_error(exc: BaseException) -> None:
+    """One error line on stderr; escaped, so "pip install 'edgekd[openvino]'" keeps its brackets."""
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -63,23 +69,23 @@ def build(
     try:  # all target files are checked before any work
         targets = resolve_targets(None if all_targets else (target or ["x86-cpu-onnxruntime"]))
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
                            calib_size=calib_size, resume=resume, search=search, qat=qat, command=command)
     except (ConfigError, DataError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except EdgeKDError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_GATE_FAILED) from None
     Console().print(matrix_table(matrix))
     for r in matrix.results:
         if r.status != "passed":
             colour = "yellow" if r.status == "not run here" else "red"
-            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {r.reason}")
+            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(str(r.reason))}")
     console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}")
     raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
 
@@ -129,7 +135,7 @@ def targets() -> None:
     try:
         found = list_targets()
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     from edgekd.matrix import capability
 
@@ -160,7 +166,7 @@ def profile(
         for line in profile_command(target, fit=fit, artifact=artifact, networks=networks, time_limit_s=time_limit):
             typer.echo(line)
     except EdgeKDError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -207,7 +213,7 @@ def search(
         res = search_builtin(dataset, target, seed=seed, space=space, budget_ms=budget_ms, score=score,
                              population=population, iterations=iterations, out_dir=out, threads=1)
     except (ConfigError, DataError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     lat = "—" if res.predicted_latency_ms is None else f"{res.predicted_latency_ms:.3f} ms"
     typer.echo(f"chosen {res.arch}  score {res.score:.5g}  latency {lat} ({res.latency_kind})  "
