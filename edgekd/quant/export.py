@@ -41,6 +41,12 @@ def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
     if wq.spec.kind != "int":
         raise CompileError(f"QDQ export needs integer weights; {wq.spec.kind} weights cannot be exported as QDQ")
     scale, _ = wq.export_params()
+    a_scale, a_zero = module.act_quant.export_params()
+    if module.bias is not None:
+        # runtimes fuse the bias as int32 at scale s_in·s_w: the near-zero s_w of a dead channel would
+        # overflow it (ORT's QLinearConv then drifts from the QDQ reference), so floor s_w to keep it in range
+        floor = module.bias.detach().abs() / (float(a_scale.reshape(-1)[0]) * 2**30)
+        scale = torch.maximum(scale, floor if wq.spec.per_channel else floor.max())
     shape = (-1,) + (1,) * (module.weight.ndim - 1)
     s = scale.reshape(shape) if wq.spec.per_channel else scale
     ints = torch.clamp(torch.round(module.weight.detach() / s), wq.spec.qmin, wq.spec.qmax)
@@ -51,7 +57,6 @@ def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
     plain._parameters = {"weight": nn.Parameter(ints * s), "bias": module.bias}
     grid = {"ints": ints.to(torch.int8).numpy(), "scale": scale.numpy().astype(np.float32),
             "per_channel": wq.spec.per_channel}
-    a_scale, a_zero = module.act_quant.export_params()
     aq = module.act_quant.spec
     act = _ActQDQ(float(a_scale.item()), int(a_zero.item()), aq.qmin, aq.qmax)
     return nn.Sequential(act, plain), grid
