@@ -67,6 +67,11 @@ def latency_record(report: dict, cap: Capability, target: Target) -> dict:
         return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
                 "how": f"measured here in {measured['runtime']}, batch 1",
                 "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
+    compiler = (art.get("details") or {}).get("predicted_latency_ms") or {}
+    if compiler.get("ms") is not None and compiler["ms"] == compiler["ms"]:  # the compiler's estimate of this artifact
+        return {"kind": "predicted", "ms": float(compiler["ms"]), "note": cap.latency_reason,
+                "how": f"predicted: {compiler.get('source', 'compiler estimate')} of this artifact",
+                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
     if pred.get("latency_predicted_ms") is not None:
         return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
                 "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}

@@ -1,10 +1,14 @@
 """Arm Ethos-U NPU: an int8 TFLite model compiled by Arm's Vela, with Vela's cycle/memory estimate.
 
-Route: PT2E int8 (symmetric, per-channel) → LiteRT ``.tflite`` with litert-torch → ``vela``.
-Nothing runs here (no Ethos-U board or FVP); the artifact is Vela's optimised ``.tflite`` and the
-report carries Vela's estimate as a predicted latency. litert-torch pulls jax and downgrades
-typing_extensions (which breaks coremltools), so it lives in its own environment
-(``pip install 'edgekd[ethosu]'``); without it the target is "not built here".
+Route: static-batch fp32 ONNX → edgekd's calibrators (the target's recipe) → int8 TFLite written by
+:mod:`edgekd.backends.tflite_int8` (TFLite int8 spec: asymmetric activations, symmetric per-channel
+weights, int8 NHWC input and output) → ``vela``. Everything installs beside torch
+(``pip install 'edgekd[ethosu]'``: ethos-u-vela and ai-edge-litert), so ``build --all`` builds it.
+
+Nothing runs on an Ethos-U here (no board, no Corstone FVP): the target is "not run here" and
+Vela's estimate is its predicted latency. As a reference check, the int8 TFLite that Vela compiled
+runs in LiteRT with its reference kernels, the kernels TFLite Micro runs on the Cortex-M beside the
+NPU; its accuracy and agreement are reported as such, never as the device's.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import numpy as np
 import torch
 
 from edgekd.backends.base import Artifact
+from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, MissingExtraError, NotRunHere
 
 log = logging.getLogger(__name__)
 NO_DEVICE = "not run here: needs an Ethos-U board or Arm's Corstone FVP"
-NEEDS_CONVERTER = ("needs litert-torch to write the int8 TFLite that Vela compiles (own environment: it pulls "
-                   "jax and downgrades typing_extensions); pip install 'edgekd[ethosu]'")
+REFERENCE = "LiteRT reference kernels on this CPU, the int8 TFLite before Vela (not the NPU)"
+TFLITE = "model.int8.tflite"
+VELA_OUT = "model_vela.tflite"
 
 
 def _has(module: str) -> bool:
@@ -35,75 +42,90 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def int8_tflite(model: torch.nn.Module, input_shape, calib: np.ndarray, path: Path) -> Path:
-    """PT2E symmetric int8 in channel-last layout, written by litert-torch as a ``.tflite``."""
-    import litert_torch
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
-    from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+def _vela_command() -> list[str] | None:
+    """Vela as a command; the ``vela`` script may be off PATH in a venv run without activation."""
+    import sys
 
-    c, h, w = input_shape
-    nhwc = litert_torch.to_channel_last_io(model.eval(), args=[0]).eval()
-    example = (torch.zeros(1, h, w, c),)
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-    prepared = prepare_pt2e(torch.export.export(nhwc, example).module(), quantizer)
-    with torch.no_grad():
-        for x in calib:
-            prepared(torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0)[None], np.float32)))
-    converted = convert_pt2e(prepared, fold_quantize=False)
-    litert_torch.convert(converted, example, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
-    return path
+    beside = Path(sys.executable).parent / "vela"
+    found = shutil.which("vela") or (str(beside) if beside.exists() else None)
+    return [found] if found else None
 
 
-def run_vela(tflite: Path, out_dir: Path, accelerator: str) -> dict:
-    """Compile with Vela; returns its summary (cycles, inference time, SRAM) and the output file."""
+def int8_tflite(fp32_onnx: Path, calib: np.ndarray, out_path: Path, recipe=None, cache_path: Path | None = None):
+    """Calibrate ``fp32_onnx`` (static batch 1) with the recipe and write its int8 TFLite."""
+    from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
+    from edgekd.calibrate import calibrate, calibrator_for, write_cache
+
+    method = recipe.method if recipe else "minmax"
+    calibrator = calibrator_for(method, recipe.percentile if recipe else 99.99)
+    ranges = calibrate(fp32_onnx, calib, calibrator, symmetric=False, batch=1, static=True)
+    if cache_path is not None:
+        write_cache(ranges, cache_path)
+    return onnx_to_int8_tflite(fp32_onnx, ranges.ranges, out_path)
+
+
+def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str | None = None,
+             memory_mode: str | None = None) -> dict:
+    """Compile with Vela; returns its summary (cycles, inference time, SRAM) and operator placement."""
+    vela = _vela_command()
+    if vela is None:
+        raise MissingExtraError("ethos-u-vela (Arm's Vela compiler)", "ethosu")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["vela", str(tflite), "--accelerator-config", accelerator, "--output-dir", tmp]
+        cmd = [*vela, str(tflite), "--accelerator-config", accelerator, "--output-dir", tmp]
+        if system_config:
+            cmd += ["--system-config", system_config]
+        if memory_mode:
+            cmd += ["--memory-mode", memory_mode]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise CompileError(f"ethosu: vela failed ({accelerator}): {(done.stderr or done.stdout)[-600:]}")
         optimised = next(Path(tmp).glob("*_vela.tflite"))
-        shutil.copy(optimised, out_dir / "model_vela.tflite")
+        from edgekd._io import write_bytes
+
+        write_bytes(out_dir / VELA_OUT, optimised.read_bytes())
         summary = next(Path(tmp).glob("*_summary_*.csv"), None)
-        row = next(csv.DictReader(summary.open())) if summary else {}
+        row = {}
+        if summary is not None:
+            with summary.open() as f:
+                row = next(csv.DictReader(f), {})
     keep = ("inference_time", "cycles_total", "cycles_npu", "nn_macs", "sram_memory_used",
-            "off_chip_flash_memory_used")
-    placement = dict(re.findall(r"(CPU|NPU) operators = (\d+)", done.stdout))
+            "off_chip_flash_memory_used", "system_config", "memory_mode")
+    placement = {k.lower(): int(v) for k, v in re.findall(r"(CPU|NPU) operators = (\d+)", done.stdout)}
+    version = subprocess.run([*vela, "--version"], capture_output=True, text=True).stdout.strip()
     return {"accelerator": accelerator, "summary": {k: row[k] for k in keep if k in row},
-            "operators": {k.lower(): int(v) for k, v in placement.items()},
-            "vela_version": subprocess.run(["vela", "--version"], capture_output=True, text=True).stdout.strip()}
+            "operators": placement, "vela_version": version}
 
 
 def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
-    """The int8 TFLite (before Vela) run in LiteRT on the CPU vs torch: the numeric check done here."""
-    from ai_edge_litert.interpreter import Interpreter
+    """The int8 TFLite in LiteRT vs the torch model on the calibration samples: a compile-time sanity check."""
+    from edgekd.backends.tflite_int8 import LiteRTRunner
 
-    it = Interpreter(model_path=str(tflite), num_threads=1)
-    it.allocate_tensors()
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    (s_in, z_in), (s_out, z_out) = i["quantization"], o["quantization"]
-    outs = []
-    for sample in x:
-        nhwc = sample.transpose(1, 2, 0)[None]
-        it.set_tensor(i["index"], np.clip(np.round(nhwc / s_in) + z_in, -128, 127).astype(np.int8))
-        it.invoke()
-        outs.append((it.get_tensor(o["index"]).astype(np.float32) - z_out) * s_out)
-    logits = np.concatenate(outs).reshape(len(x), -1)
+    logits = LiteRTRunner(tflite)(x)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
-    return {"runtime": "ai-edge-litert CPU, int8 TFLite before Vela, on the calibration samples", "samples": len(x),
+    return {"runtime": REFERENCE + ", on the calibration samples", "samples": len(x),
             "top1_agreement_torch": float((logits.argmax(1) == ref.argmax(1)).mean()),
             "max_abs_diff_torch": float(np.abs(logits - ref).max())}
+
+
+def _io_spec(tflite: Path) -> dict:
+    """What firmware feeds and reads: int8 NHWC tensors and their scale/zero point."""
+    from edgekd.backends.tflite_int8 import LiteRTRunner
+
+    r = LiteRTRunner(tflite)
+    return {"layout": "NHWC", "dtype": "int8", "input_shape": [int(d) for d in r.input_shape],
+            "input_scale": r.q_in.scale, "input_zero_point": r.q_in.zero_point,
+            "output_scale": r.q_out.scale, "output_zero_point": r.q_out.zero_point}
 
 
 class EthosUBackend:
     name = "ethosu"
 
     def can_compile(self) -> tuple[bool, str]:
-        if shutil.which("vela") is None:
+        if _vela_command() is None:
             return False, "needs Arm's Vela compiler; pip install 'edgekd[ethosu]'"
-        if not _has("litert_torch"):
-            return False, NEEDS_CONVERTER
+        if not _has("ai_edge_litert"):
+            return False, "needs ai-edge-litert (TFLite schema and reference runtime); pip install 'edgekd[ethosu]'"
         return True, ""
 
     def is_available(self) -> tuple[bool, str]:
@@ -112,23 +134,38 @@ class EthosUBackend:
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
         ok, why = self.can_compile()
         if not ok:
-            raise MissingExtraError("litert-torch (the int8 TFLite converter Vela needs; own environment)", "ethosu")
+            raise MissingExtraError("ethos-u-vela or ai-edge-litert", "ethosu")
         fmt, out_dir = target.format, Path(out_dir)
         if fmt.weights != "int8" or fmt.activations != "int8":
             raise CompileError("ethosu: the NPU runs int8 only (weights and activations)")
+        if keep_float:
+            raise CompileError("ethosu: layers kept in float would run on the Cortex-M, not the NPU; not supported")
         input_shape = tuple(spec.input_shape)
-        tflite = int8_tflite(model, input_shape, np.asarray(calib, np.float32), out_dir / "model.int8.tflite")
-        accelerator = str(target.backend_options.get("accelerator_config", "ethos-u55-128"))
-        vela = run_vela(tflite, out_dir, accelerator)
+        calib = np.asarray(calib, np.float32)
+        fp32 = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static_batch=1)
+        tflite = int8_tflite(fp32, calib, out_dir / TFLITE, recipe, out_dir / CACHE_FILENAME)
+        options = target.backend_options
+        accelerator = str(options.get("accelerator_config", "ethos-u55-128"))
+        vela = run_vela(tflite, out_dir, accelerator, options.get("system_config"), options.get("memory_mode"))
+        if vela["operators"].get("cpu", 0):
+            log.warning("ethosu: %d operators fall back to the Cortex-M (see vela's report)", vela["operators"]["cpu"])
         seconds = float(vela["summary"].get("inference_time", "nan"))
-        details = {"vela": vela, "run": NO_DEVICE, "tflite_check": tflite_check(model, tflite, calib[:256]),
+        details = {"vela": vela, "run": NO_DEVICE, "exported_ops": op_inventory(fp32), "io": _io_spec(tflite),
+                   "tflite_check": tflite_check(model, tflite, calib[:256]),
                    "predicted_latency_ms": {"ms": seconds * 1000.0, "source": f"Vela estimate, {accelerator}"}}
-        return Artifact(path=out_dir / "model_vela.tflite", backend=self.name, target=target.name, precision="int8",
+        return Artifact(path=out_dir / VELA_OUT, backend=self.name, target=target.name, precision="int8",
                         input_shape=input_shape, static_batch=1,
-                        files={"tflite": tflite.name, "model": "model_vela.tflite"}, details=details)
+                        files={"fp32": fp32.name, "tflite": TFLITE, "model": VELA_OUT,
+                               "calibration_cache": CACHE_FILENAME}, details=details)
 
     def load(self, artifact: Artifact, threads: int = 1):
         raise NotRunHere(f"ethosu: {NO_DEVICE}")
+
+    def reference(self, artifact: Artifact, threads: int = 1):
+        """(runner, label) for the int8 TFLite Vela compiled, in LiteRT's reference kernels on this CPU."""
+        from edgekd.backends.tflite_int8 import LiteRTRunner
+
+        return LiteRTRunner(Path(artifact.folder) / artifact.files.get("tflite", TFLITE), threads), REFERENCE
 
 
 BACKEND = EthosUBackend()

@@ -164,7 +164,13 @@ def latency_model(target, precision: str | None = None) -> LatencyModel:
             reason = f"no fitted profile {path.name}; fit one on the device with `edgekd profile --target " \
                      f"{target.name} --fit`"
     elif wanted == "vela":
-        reason = "the Vela cycle estimate is not wired into edgekd.hw yet"
+        from edgekd.backends.ethosu import EthosUBackend
+
+        ok, reason = EthosUBackend().can_compile()
+        if ok:
+            from edgekd.hw.vela import VelaLatencyModel
+
+            return VelaLatencyModel(target)
     else:
         reason = "the target asks for the FLOPs proxy"
     return FlopsLatencyModel(target.name, reason)

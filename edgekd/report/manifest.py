@@ -139,9 +139,13 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
     from edgekd.report.writers import target_and_dataset
     from edgekd.validate.metrics import accuracy, compare, per_class_accuracy
 
+    from edgekd.validate import reference_check
+
     y = data.val.y.numpy()
     student_logits = predict(trained.model, data.val.x).numpy()
     student = trained.model
+    check = reference_check(artifact, data.val.x.numpy(), y, teacher_logits, student_logits,
+                            target.gate.max_accuracy_drop)
     return {
         "schema": REPORT_SCHEMA,
         **target_and_dataset(target, data),
@@ -153,7 +157,8 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
         "artifact": {"path": Path(artifact.path).name, "backend": artifact.backend, "precision": artifact.precision,
                      "size_bytes": artifact.size_bytes, "files": artifact.files, "static_batch": artifact.static_batch,
                      "details": artifact.details, "latency_budget_ms": target.latency.budget_ms,
-                     "within_budget": None, "validated": False},
+                     "within_budget": None, "validated": False,
+                     **({"reference_check": check} if check is not None else {})},
         "distillation": {"loss": {"name": type(loss).__name__, **loss.config()}, "config": asdict(config),
                          "history": trained.history, "resumed_from_epoch": trained.resumed_from_epoch},
         "search": getattr(student, "edgekd_search", None),

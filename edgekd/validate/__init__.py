@@ -16,7 +16,7 @@ from edgekd.validate.gates import evaluate_gate
 from edgekd.validate.latency import runner_latency, torch_latency
 from edgekd.validate.metrics import accuracy, compare
 
-__all__ = ["evaluate_gate", "validate"]
+__all__ = ["evaluate_gate", "reference_check", "validate"]
 
 
 def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: torch.nn.Module | None = None,
@@ -57,13 +57,33 @@ def _not_run(artifact: Artifact, teacher, data, student, reason: str) -> dict:
     """Teacher (and fp32 student) measured; the artifact recorded with why it did not run here."""
     x, y = data.numpy()
     teacher_logits = predict(teacher, data.x).numpy()
+    student_logits = predict(student, data.x).numpy() if student is not None else None
     report: dict = {"samples": len(y), "teacher": {"accuracy": accuracy(teacher_logits, y)}}
-    if student is not None:
-        report["student"] = compare(predict(student, data.x).numpy(), y, teacher_logits, None)
+    if student_logits is not None:
+        report["student"] = compare(student_logits, y, teacher_logits, None)
     report["artifact"] = {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
                           "status": "not run here", "not_run": reason, "accuracy": None,
                           "agreement_teacher": None, "kl_teacher": None, "cosine_teacher": None}
+    check = reference_check(artifact, x, y, teacher_logits, student_logits)
+    if check is not None:
+        report["artifact"]["reference_check"] = check
     return report
+
+
+def reference_check(artifact: Artifact, x: np.ndarray, y: np.ndarray, teacher_logits: np.ndarray,
+                    student_logits: np.ndarray | None = None, max_accuracy_drop: float | None = None) -> dict | None:
+    """Where the device is absent but the backend can run the same quantized graph in a reference
+    runtime here (``backend.reference``), its accuracy and agreement, labelled as not the device's."""
+    backend = get_backend(artifact.backend)
+    if not hasattr(backend, "reference"):
+        return None
+    runner, label = backend.reference(artifact)
+    check = {"runtime": label, "samples": len(y), **compare(np.asarray(runner(x), np.float32), y, teacher_logits,
+                                                              student_logits)}
+    check["accuracy_drop_points"] = (accuracy(teacher_logits, y) - check["accuracy"]) * 100.0
+    if max_accuracy_drop is not None:
+        check["within_accuracy_gate"] = check["accuracy_drop_points"] <= max_accuracy_drop
+    return check
 
 
 class _CallableModule(types.ModuleType):
