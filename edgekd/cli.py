@@ -103,11 +103,13 @@ def matrix_table(matrix) -> Table:
         lat = (rep.get("run") or {}).get("latency") or {}
         pct = lambda x: "—" if x is None else f"{x * 100:.2f}%"  # noqa: E731
         latency = f"{lat['ms']:.3f} ({lat['kind']})" if lat.get("ms") is not None else "—"
+        ref = art.get("reference_check") if art.get("accuracy") is None else None  # device absent
+        shown = ref or art
         table.add_row(r.target, rep.get("target", {}).get("backend", "—"),
-                      f"[{colours.get(r.status, 'red')}]{r.status}", pct(art.get("accuracy")) +
-                      (f" {art['precision']}" if art.get("precision") else ""),
+                      f"[{colours.get(r.status, 'red')}]{r.status}", pct(shown.get("accuracy")) +
+                      (f" {art['precision']}" if art.get("precision") else "") + (" (reference run)" if ref else ""),
                       pct(rep.get("student", {}).get("accuracy")), pct(rep.get("teacher", {}).get("accuracy")),
-                      pct(art.get("agreement_teacher")), latency,
+                      pct(shown.get("agreement_teacher")), latency,
                       f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—")
     return table
 

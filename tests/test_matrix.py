@@ -196,3 +196,30 @@ def test_cli_targets_lists_what_builds_and_validates_here():
     for t in list_targets():
         assert t.name in result.output
     assert result.output.count("build here:") == len(list_targets())
+
+
+def test_ethos_u55_builds_in_the_matrix_and_reports_a_labelled_reference_check(digits, digits_teacher, tmp_path):
+    from rich.console import Console
+
+    from edgekd.backends.base import get_backend
+    from edgekd.cli import matrix_table
+
+    ok, why = get_backend("ethosu").can_compile()
+    if not ok:
+        pytest.skip(why)
+    train, val, spec = digits
+    m = build_all(digits_teacher, train, val, targets=["ethos-u55"], out_dir=tmp_path, spec=spec, student=SMALL,
+                  epochs=1, progress=False, latency_runs=5)
+    r = m["ethos-u55"]
+    assert r.status == NOT_RUN and r.built and m.ok  # built, never counted as passed, does not fail the build
+    art = r.report["artifact"]
+    check = art["reference_check"]
+    assert "not the NPU" in check["runtime"] and check["samples"] == len(val)
+    assert check["agreement_student"] >= 0.95 and isinstance(check["within_accuracy_gate"], bool)
+    lat = r.report["run"]["latency"]
+    assert lat["kind"] == "predicted" and "Vela" in lat["how"] and lat["ms"] > 0
+    assert set(m.manifest["targets"]["ethos-u55"]["files"]) >= {"model_vela.tflite", "model.int8.tflite"}
+    assert "reference run" in m.html_path.read_text()
+    console = Console(record=True, width=250)
+    console.print(matrix_table(m))
+    assert "(reference run)" in console.export_text()

@@ -125,6 +125,9 @@ def _plot_data(matrix) -> dict:
             series[f"{r.target} ({art['precision']})"] = art.get("per_class_accuracy") or []
             points.append({"name": r.target, "accuracy": art["accuracy"], "latency_ms": lat.get("ms"),
                            "kind": lat.get("kind")})
+        elif art.get("reference_check"):  # device absent: its int8 graph's accuracy in a reference runtime
+            points.append({"name": f"{r.target} (reference run)", "accuracy": art["reference_check"]["accuracy"],
+                           "latency_ms": lat.get("ms"), "kind": lat.get("kind")})
         series.setdefault(f"fp32 student [{key}]", rep["student"].get("per_class_accuracy") or [])
         histories.setdefault(key, rep["distillation"]["history"])
         if rep.get("search"):
@@ -169,7 +172,8 @@ def _plots(matrix) -> str:
     out = ["<h2>Accuracy vs latency</h2>", _figure(
         plots.pareto(d["points"], d["teacher_acc"]),
         "Artifact top-1 vs batch-1 latency per target; filled: measured here in the target's runtime, hollow: "
-        "predicted. Latencies measured on different machines are not comparable."
+        "predicted. Latencies measured on different machines are not comparable. \"(reference run)\": the device "
+        "is absent; its accuracy is the same int8 graph's in a reference runtime here."
         + (f" No latency for: {', '.join(no_lat)} (not measured on the device, no latency model)." if no_lat else ""),
         1, "No target has a measured or predicted latency: nothing to plot.")]
     out += ["<h2>Per-class accuracy vs the teacher</h2>", _figure(
@@ -205,13 +209,25 @@ def _details(matrix) -> str:
             "Kept in float: " + (escape(", ".join(f"{k.get('layer')} ({k.get('reason')})" for k in kept)) or "none")
             + ".",
             f"Agreement with the fp32 student: {_fmt_pct(art.get('agreement_student'))}; mean KL to the teacher "
-            f"{art['kl_teacher']:.4f}." if "kl_teacher" in art else "Artifact not run here: no accuracy.",
+            f"{art['kl_teacher']:.4f}." if "kl_teacher" in art else _reference_text(art),
             f"Calibration: {escape(str(art.get('details', {}).get('calibration') or 'none'))}.",
         )) + "</ul>")
         ops = art.get("details", {}).get("runtime_ops") or art.get("details", {}).get("exported_ops")
         if ops:
             out.append(f"<details><summary>Operators</summary><code>{escape(str(ops))}</code></details>")
     return "\n".join(out)
+
+
+def _reference_text(art: dict) -> str:
+    check = art.get("reference_check")
+    if not check:
+        return "Artifact not run here: no accuracy."
+    gate = check.get("within_accuracy_gate")
+    verdict = "" if gate is None else (" — within the accuracy gate" if gate else " — outside the accuracy gate")
+    return escape(f"Artifact not run here. Reference check, not the device: {check['runtime']}: top-1 "
+                  f"{check['accuracy'] * 100:.2f}% ({check['accuracy_drop_points']:.2f} points below the teacher"
+                  f"{verdict}), agreement with the teacher {check['agreement_teacher'] * 100:.2f}%, with the fp32 "
+                  f"student {_fmt_pct(check.get('agreement_student'))}.")
 
 
 def _fmt_format(fmt: dict) -> str:
