@@ -4,23 +4,36 @@ On x86-64 Linux the plugin runs the HTP backend in emulation: right numbers, not
 The model is a static-shape QDQ ONNX (QNN cannot take a symbolic batch) and the session disables
 the CPU fallback, so a node the HTP cannot take fails the session instead of silently running on
 the CPU. Optionally a precompiled context binary (``EPContext`` ONNX + ``.bin``) is written.
+
+Reproducibility: every file is bit-identical across builds from the same model, data and tool
+versions (checked with onnxruntime-qnn 2.7.0 / QAIRT 2.51). Two things made the context differ,
+and both are avoided: ORT names the ``EPContext`` node (also stored inside the ``.bin``) with a
+hash of the path the model was loaded from, a random staging folder, so the session is made from
+the model's bytes (ORT then hashes the graph's tensor names); and the HTP backend numbers graphs
+and tensors with process-wide counters (``PICKLE/256/`` becomes ``257`` for the next context), so
+the context is written by a fresh Python process. ``details["reproducible"]`` records this.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
-from edgekd.backends.export import export_onnx, op_inventory
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, require
 
 log = logging.getLogger(__name__)
 _REGISTERED: set[str] = set()
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the child process imports this same edgekd
+CONTEXT_REPRODUCIBLE = ("context made from the model's bytes (no staging path in its node name) in a fresh "
+                        "process (the HTP backend's graph and tensor ids are process-wide counters)")
 
 
 def _qnn_devices():
@@ -35,7 +48,11 @@ def _qnn_devices():
 
 
 def htp_session(path: Path, backend_type: str = "htp", threads: int = 1, context_out: Path | None = None):
-    """An ONNX Runtime session whose every node must run on QNN's ``backend_type`` (no CPU fallback)."""
+    """An ONNX Runtime session whose every node must run on QNN's ``backend_type`` (no CPU fallback).
+
+    With ``context_out`` the model is read as bytes: ORT names the ``EPContext`` node with a hash of
+    the path it loaded, so a path would make the context depend on the folder it was built in.
+    """
     import onnxruntime as ort
 
     devices = _qnn_devices()
@@ -50,7 +67,7 @@ def htp_session(path: Path, backend_type: str = "htp", threads: int = 1, context
         so.add_session_config_entry("ep.context_enable", "1")
         so.add_session_config_entry("ep.context_file_path", str(context_out))
     try:
-        return ort.InferenceSession(str(path), so)
+        return ort.InferenceSession(Path(path).read_bytes() if context_out is not None else str(path), so)
     except Exception as exc:  # noqa: BLE001 - ORT names the node QNN rejected
         raise CompileError(f"qnn {backend_type}: not every node runs on the HTP (CPU fallback is disabled): "
                            f"{str(exc).strip()[:600]}") from exc
@@ -85,6 +102,7 @@ class QnnBackend:
         return (True, "") if devices else (False, "onnxruntime-qnn found no QNN device")
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
+        from edgekd.backends.export import export_onnx, op_inventory  # torch: not needed by the context child
         from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
 
         fmt, out_dir = target.format, Path(out_dir)
@@ -104,8 +122,10 @@ class QnnBackend:
         details = {"exported_ops": op_inventory(fp32), **qdq_summary(main), "backend_type": backend_type,
                    "cpu_fallback": "disabled"}
         files = {"fp32": fp32.name, "model": main.name, "calibration_cache": CACHE_FILENAME}
+        details["reproducible"] = {"bit_identical": True}  # the ONNX files: same export and QDQ bytes
         if target.backend_options.get("context_binary", False):
             files.update(self._context_binary(main, out_dir, backend_type))
+            details["reproducible"]["how"] = CONTEXT_REPRODUCIBLE
         else:
             htp_session(main, backend_type)  # proves every node is taken by the HTP, or raises
         details["htp_check"] = "every node accepted by QNN " + backend_type + " (CPU fallback disabled)"
@@ -114,14 +134,28 @@ class QnnBackend:
 
     @staticmethod
     def _context_binary(main: Path, out_dir: Path, backend_type: str) -> dict:
-        """Precompile the graph for the HTP: an ``EPContext`` ONNX plus the QNN context ``.bin``."""
+        """Precompile the graph for the HTP: an ``EPContext`` ONNX plus the QNN context ``.bin``.
+
+        Written by a fresh Python process: in this one, any earlier QNN graph would shift the HTP
+        backend's graph and tensor ids stored in the ``.bin``.
+        """
         from edgekd._io import write_bytes
 
         with tempfile.TemporaryDirectory() as tmp:
             ctx = Path(tmp) / "model_ctx.onnx"
-            htp_session(main, backend_type, context_out=ctx)
-            written = {"context": "model_ctx.onnx"}
-            for f in Path(tmp).iterdir():
+            code = ("import sys; from pathlib import Path; from edgekd.backends.qnn import htp_session; "
+                    "htp_session(Path(sys.argv[1]), sys.argv[2], context_out=Path(sys.argv[3]))")
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p)}
+            done = subprocess.run([sys.executable, "-c", code, str(main), backend_type, str(ctx)], env=env,
+                                  capture_output=True, text=True)
+            if done.returncode != 0 or not ctx.exists():
+                at = done.stderr.rfind("CompileError: ")  # the child's htp_session message, as in-process
+                raise CompileError(done.stderr[at + 14:].strip() if at >= 0 else
+                                   f"qnn {backend_type}: writing the context binary failed: "
+                                   f"{done.stderr.strip()[-600:] or 'no output'}")
+            written = {"context": ctx.name}
+            for f in sorted(Path(tmp).iterdir()):
                 write_bytes(out_dir / f.name, f.read_bytes())
                 if f.suffix == ".bin":
                     written["context_binary"] = f.name
