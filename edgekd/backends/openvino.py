@@ -3,6 +3,15 @@
 int8 reuses the QDQ model ONNX Runtime's quantizer writes from edgekd's calibration ranges, so
 OpenVINO and ONNX Runtime quantize with the same ranges; OpenVINO turns each Q/DQ pair into a
 FakeQuantize and runs int8 kernels (the runtime model's precisions are recorded as proof).
+
+Reproducibility (OpenVINO 2026.4): the ONNX files and the IR weights (``.bin``) are bit-identical
+across builds from the same model and data. The IR ``.xml`` is identical between builds in fresh
+processes, not between two builds in one process (e.g. ``build_all`` over several targets): the
+nodes OpenVINO creates are named from a process-wide counter (``Constant_5676`` in one build,
+``Constant_17865`` in the next), and those names are the only difference. With the
+target's ``speed_gate``, which model ships (int8 or fp32) is decided by timing on this machine and
+the times are written to ``details["speed_gate"]``, so ``artifact.json``, and near a tie the
+shipped model, can differ between two builds.
 """
 
 from __future__ import annotations
