@@ -273,12 +273,15 @@ def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     # each target gets its own copy: a backend or the accuracy recovery may change the model it is given
-    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx, label)
+    search = getattr(trained.model, "edgekd_search", None) or {}
+    shared_seconds = {"distillation": info["seconds"], "search": search.get("seconds")}
+    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx, label, shared_seconds)
                for t in members]
     return {"results": results, "info": info}
 
 
-def _deliver(target, trained, config, ctx: _Context, label: str = "") -> TargetResult:
+def _deliver(target, trained, config, ctx: _Context, label: str = "", shared_seconds: dict | None = None
+             ) -> TargetResult:
     """Compile, and validate where possible, one target; never raises for a target-level failure."""
     from edgekd.compile import compile as compile_model
 
@@ -308,8 +311,11 @@ def _deliver(target, trained, config, ctx: _Context, label: str = "") -> TargetR
         cap = replace(cap, run=False, run_reason=reason, latency_here=False,
                       latency_reason=f"not measured on the device ({reason})")
     report["teacher"].setdefault("per_class_accuracy", ctx.teacher_view["per_class_accuracy"])
+    # report["seconds"] is this target's own compile + validation; the shared stages are timed once per group
+    seconds = {"compile_and_validate": report.get("seconds"), **{f"shared_{k}": v for k, v in
+                                                                  (shared_seconds or {}).items() if v is not None}}
     report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__, "shared_distillation": label,
-                     "latency": latency_record(report, cap, target)}
+                     "latency": latency_record(report, cap, target), "seconds": seconds}
     _rewrite_reports(report, artifact)
     return TargetResult(target.name, status, reason, report, artifact)
 

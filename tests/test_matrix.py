@@ -177,6 +177,7 @@ def test_build_all_is_reproducible_bit_for_bit(digits, digits_teacher, tmp_path)
                       spec=spec, student=SMALL, epochs=1, progress=False, latency_runs=5, html=False)
         files = m.manifest["targets"]["x86-cpu-onnxruntime"]["files"]
         hashes.append({name: files[name]["sha256"] for name in ("model.onnx", "model.fp32.onnx")})
+        assert m.manifest["targets"]["x86-cpu-onnxruntime"]["reproducible"]["bit_identical"] is True
     assert hashes[0] == hashes[1]
 
 
@@ -219,6 +220,8 @@ def test_ethos_u55_builds_in_the_matrix_and_reports_a_labelled_reference_check(d
     lat = r.report["run"]["latency"]
     assert lat["kind"] == "predicted" and "Vela" in lat["how"] and lat["ms"] > 0
     assert set(m.manifest["targets"]["ethos-u55"]["files"]) >= {"model_vela.tflite", "model.int8.tflite"}
+    seconds = r.report["run"]["seconds"]  # the target's own stage and the shared one, apart
+    assert seconds["compile_and_validate"] > 0 and seconds["shared_distillation"] > 0
     assert "reference run" in m.html_path.read_text()
     console = Console(record=True, width=250)
     console.print(matrix_table(m))

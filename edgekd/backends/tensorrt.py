@@ -200,8 +200,11 @@ class TensorRtBackend:
         if ok:
             main = build_engine(onnx_model, out_dir / "model.engine", input_shape, precision, static)
             details["engine"] = "built"
+            details["reproducible"] = {"bit_identical": False, "why": "TensorRT picks kernels (tactics) by timing "
+                                       "them on the GPU while building the engine; the ONNX files are identical"}
         else:
             main, details["engine"] = onnx_model, why
+            details["reproducible"] = {"bit_identical": True}
         files["model"] = main.name
         return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
                         input_shape=input_shape, static_batch=static, files=files, details=details)

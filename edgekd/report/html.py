@@ -253,9 +253,20 @@ def _provenance(manifest: dict) -> str:
                    f"</code></td><td>{info['bytes']}</td></tr>"
                    for name, t in manifest.get("targets", {}).items() for f, info in (t.get("files") or {}).items())
     dirty = " (uncommitted changes)" if git.get("dirty") else ""
+    rebuild = "".join(f"<li>{escape(name)}: {escape(_rebuild_text(t['reproducible']))}</li>"
+                      for name, t in manifest.get("targets", {}).items() if t.get("reproducible"))
     return (f"<h2>Provenance</h2><p>git {escape(str(git.get('revision')))}{dirty}"
             f"; seeds {escape(str(manifest.get('seeds')))}; {escape(str(env.get('cpu')))} ({env.get('cpus')} CPUs), "
             f"Python {escape(str(env.get('python')))}.</p><p class='muted'>{escape(tools)}</p>"
             "<details><summary>Artifact files (sha256; full hashes in manifest.json)</summary><table><thead><tr>"
             "<th>target</th><th>file</th><th>sha256</th><th>bytes</th></tr></thead><tbody>" + rows
-            + "</tbody></table></details>")
+            + "</tbody></table></details>"
+            + (f"<p>Same seed, inputs, tool versions and machine, built again:</p><ul>{rebuild}</ul>" if rebuild else ""))
+
+
+def _rebuild_text(rep: dict) -> str:
+    if rep.get("bit_identical") is True:
+        return "bit-identical artifact files" + (f" ({rep['how']})" if rep.get("how") else "")
+    if rep.get("bit_identical") is False:
+        return f"not bit-identical: {rep.get('why', '')}"
+    return f"unknown: {rep.get('why', '')}"

@@ -89,6 +89,8 @@ def build_manifest(matrix, *, data, teacher, teacher_info, loss, settings, share
             entry["precision"] = r.artifact.precision
             entry["files"] = artifact_files(r.artifact.folder)
             entry["calibration"] = r.artifact.details.get("calibration")
+            entry["reproducible"] = r.artifact.details.get("reproducible") or {
+                "bit_identical": None, "why": f"not established for the {r.artifact.backend} backend"}
         targets[r.target] = entry
     return {
         "schema": MANIFEST_SCHEMA,
