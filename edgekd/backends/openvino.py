@@ -4,14 +4,12 @@ int8 reuses the QDQ model ONNX Runtime's quantizer writes from edgekd's calibrat
 OpenVINO and ONNX Runtime quantize with the same ranges; OpenVINO turns each Q/DQ pair into a
 FakeQuantize and runs int8 kernels (the runtime model's precisions are recorded as proof).
 
-Reproducibility (OpenVINO 2026.4): the ONNX files and the IR weights (``.bin``) are bit-identical
-across builds from the same model and data. The IR ``.xml`` is identical between builds in fresh
-processes, not between two builds in one process (e.g. ``build_all`` over several targets): the
-nodes OpenVINO creates are named from a process-wide counter (``Constant_5676`` in one build,
-``Constant_17865`` in the next), and those names are the only difference. With the
-target's ``speed_gate``, which model ships (int8 or fp32) is decided by timing on this machine and
-the times are written to ``details["speed_gate"]``, so ``artifact.json``, and near a tie the
-shipped model, can differ between two builds.
+Reproducibility (OpenVINO 2026.4): the ONNX files and the IR (``.xml`` and ``.bin``) are
+bit-identical across builds from the same model and data. OpenVINO names the nodes it creates from a
+process-wide counter (``Constant_5676`` in one build, ``Constant_17865`` in the next one of the same
+process), so each IR is written by a fresh process. With the target's ``speed_gate``, which model
+ships (int8 or fp32) is decided by timing on this machine and the times are written to
+``details["speed_gate"]``, so ``artifact.json``, and near a tie the shipped model, can differ.
 """
 
 from __future__ import annotations
@@ -51,14 +49,23 @@ def device_status(device: str) -> tuple[bool, str]:
     return False, f"OpenVINO lists devices {core.available_devices}, not {device}"
 
 
-def _convert(onnx_path: Path, xml_path: Path) -> Path:
-    import openvino as ov
+_CONVERT = ("import sys, openvino as ov; "
+            "ov.save_model(ov.convert_model(sys.argv[1]), sys.argv[2], compress_to_fp16=False)")
+IR_REPRODUCIBLE = ("each IR is written by a fresh process (OpenVINO names generated nodes from a process-wide "
+                   "counter); with a speed gate, which model ships is decided by timing here")
 
-    try:
-        model = ov.convert_model(str(onnx_path))
-    except Exception as exc:  # noqa: BLE001 - the frontend names the unsupported operator
-        raise CompileError(f"openvino: conversion of {onnx_path.name} failed: {exc}") from exc
-    ov.save_model(model, str(xml_path), compress_to_fp16=False)  # default would store fp16 weights
+
+def _convert(onnx_path: Path, xml_path: Path) -> Path:
+    """ONNX → IR (fp32 weights kept: the default would store fp16), in a fresh process so that the
+    generated node names, numbered by a process-wide counter, do not depend on earlier builds."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CONVERT, str(onnx_path), str(xml_path)], capture_output=True,
+                          text=True)
+    if done.returncode != 0 or not xml_path.exists():  # the frontend names the unsupported operator
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        raise CompileError(f"openvino: conversion of {onnx_path.name} failed: {' '.join(lines[-6:])[-900:]}")
     return xml_path
 
 
@@ -139,6 +146,7 @@ class OpenVinoBackend:
         else:
             main, precision = out_dir / files["fp32"], "fp32"
         files["model"] = main.name
+        details["reproducible"] = {"bit_identical": True, "how": IR_REPRODUCIBLE}
         details["device_compile"] = self._try_compile(main, device, details)
         return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
                         input_shape=input_shape, static_batch=static, files=files, details=details)

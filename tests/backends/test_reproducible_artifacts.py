@@ -158,3 +158,25 @@ def test_coreml_manifest_is_left_alone_when_ids_are_referenced_elsewhere(coreml_
     record = make_reproducible(package)
     assert record["bit_identical"] is False and "outside itemInfoEntries" in record["why"]
     assert json.loads((package / "Manifest.json").read_text()) == manifest
+
+
+def test_openvino_ir_is_identical_when_built_twice_in_one_process(tmp_path):
+    pytest.importorskip("openvino")
+    runs = []
+    for run in ("a", "b"):  # in-process conversion named nodes from a counter: the second IR differed
+        artifact = build("x86-cpu-openvino", tmp_path / run)
+        assert artifact.details["reproducible"]["bit_identical"] is True
+        runs.append({k: v for k, v in hashes(artifact.folder).items() if k != "artifact.json"})
+    assert runs[0] == runs[1] and "model.xml" in runs[0]
+
+
+def test_openvino_conversion_error_names_the_model(tmp_path):
+    pytest.importorskip("openvino")
+    from edgekd.backends.openvino import _convert
+    from edgekd.errors import CompileError
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(CompileError, match="conversion of broken.onnx failed"):
+        _convert(broken, tmp_path / "broken.xml")
+    assert not (tmp_path / "broken.xml").exists()
