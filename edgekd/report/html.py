@@ -93,7 +93,7 @@ def _summary(matrix) -> str:
             f"<a href='#t-{escape(r.target)}'>{escape(r.target)}</a>",
             escape(f"{tgt.get('backend', '—')} · {tgt.get('device', '—')}"),
             escape(str(art.get("precision", "—"))),
-            _badge(r.status), _fmt_pct(art.get("accuracy")), _fmt_pct(rep.get("student", {}).get("accuracy")),
+            _badge(r.status), _accuracy_cell(art), _fmt_pct(rep.get("student", {}).get("accuracy")),
             _fmt_pct(rep.get("teacher", {}).get("accuracy")), _fmt_pct(art.get("agreement_teacher")),
             _latency_cell(r.report), escape(str(art.get("latency_budget_ms") or "—")), size,
             f"<div class='reason'>{escape(_gate_text(r, gate))}</div>")) + "</tr>")
@@ -216,6 +216,15 @@ def _details(matrix) -> str:
         if ops:
             out.append(f"<details><summary>Operators</summary><code>{escape(str(ops))}</code></details>")
     return "\n".join(out)
+
+
+def _accuracy_cell(art: dict) -> str:
+    """The artifact's top-1; where its device is absent, the reference run's, marked as such."""
+    check = art.get("reference_check") if art.get("accuracy") is None else None
+    if not check:
+        return _fmt_pct(art.get("accuracy"))
+    return (f"{_fmt_pct(check['accuracy'])}<br><span class='muted' title='{escape(check['runtime'])}'>"
+            "reference run, not the device</span>")
 
 
 def _reference_text(art: dict) -> str:
