@@ -94,3 +94,18 @@ def test_build_rejects_too_small_calibration_split(user_case, tmp_path):
         edgekd.build(teacher, train=(x_train, y_train), val=(x_val, y_val), out_dir=tmp_path, epochs=1,
                       calib_size=4, progress=False)
     assert not (tmp_path / "x86-cpu-onnxruntime").exists()
+
+
+def test_build_for_a_device_not_here_reports_not_run_with_its_reference_check(user_case, tmp_path):
+    from edgekd.backends.base import get_backend
+
+    if not get_backend("ethosu").can_compile()[0]:
+        pytest.skip(get_backend("ethosu").can_compile()[1])
+    teacher, x_train, y_train, x_val, y_val = user_case
+    result = edgekd.build(teacher, train=(x_train, y_train), val=(x_val, y_val), target="ethos-u55", out_dir=tmp_path,
+                          student={"name": "resnet", "widths": (8, 16, 32)}, epochs=3, progress=False)
+    assert not result.passed and result.report["gate"]["status"] == "not run here"
+    check = result.report["artifact"]["reference_check"]
+    assert check["agreement_student"] >= 0.9 and "within_accuracy_gate" in check
+    text = (tmp_path / "ethos-u55" / "report.md").read_text()
+    assert "NOT RUN HERE" in text and "Reference check, not the device" in text

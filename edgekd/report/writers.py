@@ -57,6 +57,13 @@ def _budget_word(within: bool | None) -> str:
     return "not measured on the device" if within is None else "within" if within else "EXCEEDED"
 
 
+def _gate_line(g: dict) -> str:
+    if g.get("status") == "not run here":
+        return "**Gate: NOT RUN HERE** — the artifact was built but not run on its device (never counted as passed)."
+    return (f"**Gate: {'PASSED' if g['passed'] else 'FAILED'}** — accuracy drop {g['accuracy_drop_points']:.2f} "
+            f"points vs the teacher (allowed {g['max_accuracy_drop']:.2f}).")
+
+
 def markdown(report: dict) -> str:
     t, s, a, g = report["teacher"], report["student"], report["artifact"], report["gate"]
     lines = [
@@ -67,8 +74,7 @@ def markdown(report: dict) -> str:
         f"Dataset `{report['dataset']['name']}`: {report['dataset']['train']} train / "
         f"{report['dataset']['val']} val samples.",
         "",
-        f"**Gate: {'PASSED' if g['passed'] else 'FAILED'}** — accuracy drop {g['accuracy_drop_points']:.2f} points "
-        f"vs the teacher (allowed {g['max_accuracy_drop']:.2f}).",
+        _gate_line(g),
         *[f"- {reason}" for reason in g["reasons"]],
         "",
         "| model | runtime | top-1 | agreement w/ teacher | latency b1 p50 / p90 (ms) |",
@@ -79,9 +85,19 @@ def markdown(report: dict) -> str:
         f"| artifact {a['precision']} | {a['backend']} | {_pct(a['accuracy'])} | {_pct(a['agreement_teacher'])} | "
         f"{_ms(a.get('latency_ms'))} |",
         "",
-        f"- Artifact agreement with the fp32 student: {_pct(a.get('agreement_student'))}; "
-        f"mean KL to the teacher {a['kl_teacher']:.4f} nats; logit cosine {a['cosine_teacher']:.4f}.",
     ]
+    if a.get("kl_teacher") is not None:
+        lines.append(f"- Artifact agreement with the fp32 student: {_pct(a.get('agreement_student'))}; "
+                     f"mean KL to the teacher {a['kl_teacher']:.4f} nats; logit cosine {a['cosine_teacher']:.4f}.")
+    check = a.get("reference_check")
+    if check:
+        lines.append(f"- Reference check, not the device ({check['runtime']}): top-1 {_pct(check['accuracy'])}, "
+                     f"{check['accuracy_drop_points']:.2f} points below the teacher"
+                     + ("" if check.get("within_accuracy_gate") is None else
+                        " (within the accuracy gate)" if check["within_accuracy_gate"] else
+                        " (outside the accuracy gate)")
+                     + f"; agreement with the teacher {_pct(check['agreement_teacher'])}, with the fp32 student "
+                     f"{_pct(check.get('agreement_student'))}.")
     lat_a, lat_t = a.get("latency_ms"), t.get("latency_ms")
     if lat_a and lat_t:
         lines.append(f"- Artifact p50 is {lat_t['p50'] / lat_a['p50']:.1f}× faster than the teacher in torch eager "
