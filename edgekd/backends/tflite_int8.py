@@ -172,11 +172,12 @@ class _Converter:
         self.outputs = {o.name for o in g.output}
         self.ranges = _shared_concat_ranges(g, dict(ranges))
         self.values: dict[str, _Value] = {}
-        self.fused: set[int] = set()  # ids of activation nodes folded into their producer
+        self.fused: set[str] = set()  # outputs of activation nodes folded into their producer
 
     # -- helpers ------------------------------------------------------------------------------
     def _fail(self, node, why: str):
-        raise CompileError(f"{self.name}: ONNX node {node.name or node.op_type!r} ({node.op_type}): {why}")
+        kind = getattr(node, "op_type", "graph input")
+        raise CompileError(f"{self.name}: ONNX node {node.name or kind!r} ({kind}): {why}")
 
     def q(self, tensor: str, node) -> QParams:
         if tensor not in self.ranges:
@@ -204,7 +205,7 @@ class _Converter:
         kind = self._relu_kind(user)
         if kind is None:
             return acts.NONE, out
-        self.fused.add(id(user))
+        self.fused.add(user.output[0])
         return (acts.RELU6 if kind == "RELU6" else acts.RELU), user.output[0]
 
     def _relu_kind(self, node) -> str | None:
@@ -213,8 +214,15 @@ class _Converter:
         if node.op_type != "Clip":
             return None
         a = _attrs(node)
-        lo = float(self.const[node.input[1]]) if len(node.input) > 1 and node.input[1] else a.get("min", -np.inf)
-        hi = float(self.const[node.input[2]]) if len(node.input) > 2 and node.input[2] else a.get("max", np.inf)
+        bounds = []
+        for i, (key, default) in enumerate((("min", -np.inf), ("max", np.inf)), start=1):
+            if len(node.input) > i and node.input[i]:
+                if node.input[i] not in self.const:
+                    return None  # a bound computed at run time: not an activation TFLite can fuse
+                bounds.append(float(self.const[node.input[i]]))
+            else:
+                bounds.append(float(a.get(key, default)))
+        lo, hi = bounds
         if lo == 0.0 and hi == 6.0:
             return "RELU6"
         if lo == 0.0 and np.isinf(hi):
@@ -240,7 +248,7 @@ class _Converter:
             raise CompileError(f"{self.name}: input {src.name!r} must be a static NCHW shape, got {shape}")
         in_index = self._emit(src.name, _nhwc(shape), self.q(src.name, src))
         for node in g.node:
-            if id(node) in self.fused:
+            if node.output and node.output[0] in self.fused:
                 continue
             handler = getattr(self, "_" + node.op_type, None)
             if handler is None:
