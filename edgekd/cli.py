@@ -148,7 +148,19 @@ def targets() -> None:
         cap = capability(t)
         run = "validate here: " + ("yes, latency measured" if cap.latency_here else f"accuracy only; latency "
                                    f"{cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
+        if cap.build and not cap.run and _has_reference(t.backend):
+            run += "; reference check here: the same int8 graph in a reference runtime (labelled, never a pass)"
         typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
+
+
+def _has_reference(backend: str) -> bool:
+    """Whether the backend can run its artifact's quantized graph in a reference runtime here."""
+    from edgekd.backends.base import get_backend
+
+    try:
+        return hasattr(get_backend(backend), "reference")
+    except ImportError:
+        return False
 
 
 @app.command()
@@ -221,6 +233,331 @@ def search(
     typer.echo(f"chosen {res.arch}  score {res.score:.5g}  latency {lat} ({res.latency_kind})  "
                f"{len(res.history)} proposals, {res.rejected} rejected, {res.seconds:.1f} s")
     typer.echo(f"log {res.log_path}  plot {res.plot_path}")
+
+
+
+_ARCH_KEYS = ("schema", "name", "input_shape", "num_classes", "qat_format")  # arch JSON keys that are not kwargs
+
+
+@app.command()
+def distill(
+    dataset: str = typer.Option("mnist5k", help="Built-in dataset: digits, mnist5k, fashion-mnist, or folder "
+                                                "(an image folder DATA_DIR/<class>/<image>)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder read by --dataset folder (images) or "
+                                                       "fashion-mnist (its IDX files)."),
+    student: str = typer.Option("resnet", help="Student registry name (resnet, mobilenetv2)."),
+    student_opt: Optional[list[str]] = typer.Option(None, "--student-opt", metavar="KEY=VALUE",
+                                                    help="Student factory argument, JSON value; repeatable "
+                                                         "(--student-opt widths=[8,16,32])."),
+    teacher: Optional[Path] = typer.Option(None, help="Teacher weights: a state_dict saved with torch.save("
+                                                      "model.state_dict(), PATH), read with weights_only=True, "
+                                                      "plus its architecture as JSON (see --teacher-arch). "
+                                                      "Default: edgekd's teacher, trained once and cached."),
+    teacher_arch: Optional[Path] = typer.Option(None, help="The teacher's architecture, JSON: {\"name\": "
+                                                           "<student registry name or TeacherCNN>, ...factory "
+                                                           "arguments} (a student.json written here works). "
+                                                           "Default: --teacher with the suffix .json."),
+    loss: str = typer.Option("kd", help="Distillation loss registry name (kd, topkld, dkd, dist, fitnet, ...)."),
+    loss_opt: Optional[list[str]] = typer.Option(None, "--loss-opt", metavar="KEY=VALUE",
+                                                 help="Loss constructor argument, JSON value; repeatable "
+                                                      "(--loss-opt k=5 --loss-opt temperature=4)."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Target name or TOML path whose numeric "
+                                                                      "format --qat trains in."),
+    qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware (needs --target)."),
+    qat_epochs: Optional[int] = typer.Option(None, min=1, help="QAT epochs within --epochs (default: a third)."),
+    epochs: int = typer.Option(10, min=1, help="Distillation epochs in all."),
+    batch_size: int = typer.Option(128, min=1), lr: float = typer.Option(3e-3, min=0.0),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random shifts of up to 2 pixels."),
+    val_fraction: float = typer.Option(0.2, min=0.01, max=0.9, help="Held-out share when the dataset has "
+                                                                    "no test split."),
+    seed: int = typer.Option(0, help="Seed for the split, initialisation and data order."),
+    out: Path = typer.Option(Path("build/distill"), "--out", "-o", help="Output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's per-epoch checkpoint."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Distill a teacher into a registry student on a dataset; optionally quantization-aware.
+
+    Writes OUT/student.pt (state_dict), OUT/student.json (architecture; rebuild with
+    edgekd.models.create_student, then load_state_dict(torch.load(..., weights_only=True))),
+    OUT/preprocess.json, OUT/distill.json (loss and per-epoch history), OUT/summary.json and the
+    per-epoch checkpoint. Teachers are never unpickled: only weights plus a registry architecture.
+    Exit 0 when done, 2 for bad input (nothing is written), 1 when training fails.
+    """
+    import time
+
+    import torch
+
+    from edgekd.distill.api import distill as run_distill
+    from edgekd.distill.trainer import evaluate
+    from edgekd.errors import CheckpointError
+
+    _setup_logging(verbose)
+    started = time.perf_counter()
+    try:  # every input is checked before anything is trained or written
+        loss_fn = _make_loss(loss, loss_opt or [])
+        student_kw = _student_kwargs(student, student_opt or [])
+        fmt = _qat_format(target, qat)
+        _check_out(out, resume)
+        data = _distill_data(dataset, data_dir, val_fraction, seed)
+        teacher_model, teacher_info = _distill_teacher(teacher, teacher_arch, data, loss_fn, seed, progress)
+        student_model = _build_student(student, student_kw, data)
+        model = run_distill(teacher_model, student_model, data.train, data.val, loss=loss_fn, target=fmt, qat=qat,
+                            epochs=epochs, qat_epochs=qat_epochs, batch_size=batch_size, lr=lr, seed=seed,
+                            augment=augment, out_dir=out, resume=resume, progress=progress)
+    except (ConfigError, DataError, CheckpointError) as exc:
+        console.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}")  # one line
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except EdgeKDError as exc:
+        print_error(exc)
+        raise typer.Exit(EXIT_GATE_FAILED) from None
+    history = model.edgekd_history
+    summary = {
+        "dataset": data.name, "train_size": len(data.train), "val_size": len(data.val), "seed": seed,
+        "teacher": {**teacher_info, "val_accuracy": evaluate(teacher_model, data.val) if teacher_model else None},
+        "student": {"arch": _arch_card(model, data), "val_accuracy": evaluate(model, data.val)},
+        "loss": {"name": loss, "config": loss_fn.config(),
+                 "terms": {k: v for k, v in history[-1].items() if k not in ("epoch", "phase", "val_accuracy")}},
+        "epochs": epochs, "qat": getattr(model, "edgekd_qat", None), "resumed_from_epoch": _resumed_from(out),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    _write_distill_outputs(out, model, data, summary)
+    Console().print(_distill_table(summary))
+    console.print(f"student: {out / 'student.pt'} + {out / 'student.json'}  summary: {out / 'summary.json'}")
+
+
+def _opts(flag: str, pairs: list[str], accepted: dict, owner: str) -> dict:
+    """``KEY=VALUE`` strings → kwargs; VALUE is JSON (else a string), coerced to the default's type."""
+    import json
+
+    kwargs = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+        if key not in accepted:
+            raise ConfigError(f"{flag} {key}: {owner} takes no option {key!r}; valid: {', '.join(accepted)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        default = accepted[key]
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # temperature=4 and temperature=4.0 are the same run (and checkpoint)
+        if default is not None and not isinstance(default, (list, tuple)) and type(value) is not type(default):
+            raise ConfigError(f"{flag} {key}={text}: {owner} expects a {type(default).__name__} "
+                              f"(default {default!r})")
+        kwargs[key] = value
+    return kwargs
+
+
+def _parameters(fn, skip=()) -> dict:
+    import inspect
+
+    return {n: p.default if p.default is not inspect.Parameter.empty else None
+            for n, p in inspect.signature(fn).parameters.items()
+            if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _make_loss(name: str, pairs: list[str]):
+    from edgekd.distill.losses import create_loss
+
+    try:
+        cls = type(create_loss(name))
+    except ConfigError as exc:
+        raise ConfigError(f"--loss: {exc}") from None
+    kwargs = _opts("--loss-opt", pairs, _parameters(cls), f"loss {name!r}")
+    try:
+        return create_loss(name, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--loss-opt: loss {name!r} rejected {kwargs}: {exc}") from None
+
+
+def _student_kwargs(name: str, pairs: list[str]) -> dict:
+    from edgekd.models import student_info
+
+    try:
+        info = student_info(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--student: {exc}") from None
+    return _opts("--student-opt", pairs, _parameters(info.factory, ("input_shape", "num_classes")),
+                 f"student {name!r}")
+
+
+def _build_student(name: str, kwargs: dict, data):
+    from edgekd.models import create_student
+
+    try:
+        return create_student(name, data.train.input_shape, data.num_classes, **kwargs)
+    except (ConfigError, ValueError) as exc:
+        raise ConfigError(f"--student-opt: {exc}") from None
+
+
+def _qat_format(target: Optional[str], qat: bool):
+    from edgekd.targets import load_target
+
+    if qat and not target:
+        raise ConfigError("--qat needs --target (a target name or TOML path; `edgekd targets` lists them)")
+    if target and not qat:
+        raise ConfigError("--target only sets the format --qat trains in; add --qat, or drop --target")
+    if not qat:
+        return None
+    try:
+        fmt = load_target(target).format
+    except ConfigError as exc:
+        raise ConfigError(f"--target: {exc}") from None
+    if not fmt.is_quantized and fmt.weights != "fp16":  # what prepare_qat accepts, checked before training
+        raise ConfigError(f"--target {target}: format {fmt.key} is fp32, nothing to train quantization-aware; "
+                          "drop --qat")
+    return fmt
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    # checkpoint names as edgekd.distill.api writes them
+    if resume and not any((out / n).exists() for n in ("distill.ckpt", "distill.qat.ckpt")):
+        raise ConfigError(f"--resume: no checkpoint in {out} (distill.ckpt); run once without --resume")
+
+
+def _resumed_from(out: Path) -> int:
+    import json
+
+    return int(json.loads((out / "distill.json").read_text()).get("resumed_from_epoch") or 0)
+
+
+def _distill_data(dataset: str, data_dir: Optional[Path], val_fraction: float, seed: int):
+    from edgekd.data import load_dataset, split
+    from edgekd.pipeline import _Data
+
+    if dataset == "folder" and data_dir is None:
+        raise ConfigError("--data-dir: --dataset folder needs the image folder (DATA_DIR/<class>/<image>)")
+    try:
+        bundle = load_dataset(dataset, **({"root": data_dir} if data_dir is not None else {}))
+    except TypeError:
+        raise ConfigError(f"--data-dir: dataset {dataset!r} reads no folder; drop --data-dir") from None
+    except DataError as exc:
+        raise DataError(f"{'--data-dir' if data_dir is not None else '--dataset'}: {exc}") from None
+    if bundle.test is not None:
+        train, val = bundle.train, bundle.test
+    else:
+        val, train = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
+    return _Data(bundle.name, train, val, bundle.spec, True, True)
+
+
+def _distill_teacher(path: Optional[Path], arch_path: Optional[Path], data, loss_fn, seed: int, progress: bool):
+    from edgekd.pipeline import _prepare_teacher
+
+    if path is None and arch_path is not None:
+        raise ConfigError("--teacher-arch needs --teacher (the weights)")
+    if path is None and not loss_fn.needs_teacher:
+        return None, {"arch": None, "source": "none (the loss needs no teacher)"}
+    model = None
+    if path is not None:
+        model = _load_weights_and_arch(path, arch_path or path.with_suffix(".json"), data, "--teacher")
+    try:
+        teacher, info = _prepare_teacher(model, data, seed, progress)
+    except DataError as exc:
+        raise DataError(f"--teacher: {exc}") from None
+    if path is not None:
+        info.update(arch=_arch_card(teacher, data), weights=str(path))
+    return teacher, info
+
+
+def _load_weights_and_arch(weights: Path, arch_path: Path, data, flag: str):
+    """A state_dict (``weights_only=True``) into a model built from its arch JSON: no object is unpickled."""
+    import json
+
+    import torch
+
+    for p in (weights, arch_path):
+        if not p.is_file():
+            raise ConfigError(f"{flag}: {p} not found (a teacher is a state_dict file plus its architecture JSON)")
+    try:
+        arch = json.loads(arch_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{flag}: {arch_path}: not JSON ({exc})") from None
+    model = _model_from_arch(arch, data, f"{flag} {arch_path}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it will not read
+        raise ConfigError(f"{flag}: {weights} is not a state_dict readable with weights_only=True "
+                          f"({type(exc).__name__}); save model.state_dict(), not the pickled model") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{flag}: {weights} holds a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"{flag}: {weights} does not fit the architecture in {arch_path}: "
+                          f"{str(exc).splitlines()[-1].strip()}") from None
+    return model.eval()
+
+
+def _model_from_arch(arch, data, where: str):
+    import torch
+
+    from edgekd.models import TeacherCNN, create_student, list_students
+    from edgekd.targets import NumericFormat
+
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
+        raise ConfigError(f"{where}: expected {{\"name\": <architecture>, ...arguments}}")
+    shape, classes = data.train.input_shape, data.num_classes
+    for key, have in (("input_shape", list(shape)), ("num_classes", classes)):
+        if key in arch and arch[key] != have:
+            raise DataError(f"{where}: {key} {arch[key]} but the data has {have}")
+    kwargs = {k: v for k, v in arch.items() if k not in _ARCH_KEYS}
+    try:
+        if arch["name"] == "TeacherCNN":
+            model = TeacherCNN(shape, classes, **kwargs)
+        elif arch["name"] in list_students():
+            model = create_student(arch["name"], shape, classes, **kwargs)
+        else:
+            raise ConfigError(f"unknown architecture {arch['name']!r}; valid: "
+                              f"{', '.join(['TeacherCNN', *list_students()])}")
+        if arch.get("qat_format"):  # scales, zero points and BN folding come back with the weights
+            from edgekd.quant import prepare_qat
+
+            fmt = NumericFormat.model_validate(arch["qat_format"])
+            model = prepare_qat(model, fmt, torch.zeros(1, *shape))
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return model
+
+
+def _arch_card(model, data) -> dict:
+    """What student.json holds: rebuild with the registry, then load the state_dict."""
+    arch = {k: v for k, v in (getattr(model, "edgekd_arch", None) or {"name": type(model).__name__}).items()
+            if k != "qat"}
+    qat = getattr(model, "edgekd_qat", None)
+    return {"schema": "edgekd.arch/1", **arch, "input_shape": list(data.train.input_shape),
+            "num_classes": data.num_classes, "qat_format": qat["format"] if qat else None}
+
+
+def _write_distill_outputs(out: Path, model, data, summary: dict) -> None:
+    from edgekd._io import write_json
+
+    write_json(out / "student.json", summary["student"]["arch"])
+    data.spec.save(out / "preprocess.json")
+    write_json(out / "summary.json", summary)
+
+
+def _distill_table(s: dict) -> Table:
+    pct = lambda x: "—" if x is None else f"{x * 100:.2f}%"  # noqa: E731
+    arch = s["student"]["arch"]
+    table = Table(title=f"edgekd distill ({s['dataset']}, {s['epochs']} epochs, {s['seconds']:.0f} s)")
+    table.add_column("")
+    table.add_column("value")
+    table.add_row("teacher val top-1", f"{pct(s['teacher']['val_accuracy'])} ({escape(s['teacher']['source'])})")
+    table.add_row("student val top-1", pct(s["student"]["val_accuracy"]) +
+                  (f" (QAT {s['qat']['format']['weights']}/{s['qat']['format']['activations']})" if s["qat"] else ""))
+    table.add_row("student", escape(f"{arch['name']} " + " ".join(
+        f"{k}={v}" for k, v in arch.items() if k not in _ARCH_KEYS)))
+    table.add_row("loss terms (last epoch)", f"{s['loss']['name']}: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in s["loss"]["terms"].items()))
+    if s["resumed_from_epoch"]:
+        table.add_row("resumed from epoch", str(s["resumed_from_epoch"]))
+    return table
 
 
 def main() -> None:  # console-script entry point
