@@ -7,8 +7,9 @@ weights, int8 NHWC input and output) → ``vela``. Everything installs beside to
 
 Nothing runs on an Ethos-U here (no board, no Corstone FVP): the target is "not run here" and
 Vela's estimate is its predicted latency. As a reference check, the int8 TFLite that Vela compiled
-runs in LiteRT with its reference kernels, the kernels TFLite Micro runs on the Cortex-M beside the
-NPU; its accuracy and agreement are reported as such, never as the device's.
+runs in TensorFlow Lite Micro (the runtime on the Cortex-M beside the NPU; ``tflite-micro``), or in
+LiteRT's reference kernels where TFLM is not installed; its accuracy and agreement are reported as
+such, never as the device's.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from edgekd.errors import CompileError, MissingExtraError, NotRunHere
 
 log = logging.getLogger(__name__)
 NO_DEVICE = "not run here: needs an Ethos-U board or Arm's Corstone FVP"
-REFERENCE = "LiteRT reference kernels on this CPU, the int8 TFLite before Vela (not the NPU)"
+REFERENCE = "{} on this CPU, the int8 TFLite before Vela (not the NPU)"
 TFLITE = "model.int8.tflite"
 VELA_OUT = "model_vela.tflite"
 
@@ -98,12 +99,13 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str |
 
 def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
     """The int8 TFLite in LiteRT vs the torch model on the calibration samples: a compile-time sanity check."""
-    from edgekd.backends.tflite_int8 import LiteRTRunner
+    from edgekd.backends.tflite_int8 import reference_runner
 
-    logits = LiteRTRunner(tflite)(x)
+    runner, label = reference_runner(tflite)
+    logits = runner(x)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
-    return {"runtime": REFERENCE + ", on the calibration samples", "samples": len(x),
+    return {"runtime": REFERENCE.format(label) + ", on the calibration samples", "samples": len(x),
             "top1_agreement_torch": float((logits.argmax(1) == ref.argmax(1)).mean()),
             "max_abs_diff_torch": float(np.abs(logits - ref).max())}
 
@@ -163,10 +165,11 @@ class EthosUBackend:
         raise NotRunHere(f"ethosu: {NO_DEVICE}")
 
     def reference(self, artifact: Artifact, threads: int = 1):
-        """(runner, label) for the int8 TFLite Vela compiled, in LiteRT's reference kernels on this CPU."""
-        from edgekd.backends.tflite_int8 import LiteRTRunner
+        """(runner, label) for the int8 TFLite Vela compiled, in TFLite Micro (or LiteRT) on this CPU."""
+        from edgekd.backends.tflite_int8 import reference_runner
 
-        return LiteRTRunner(Path(artifact.folder) / artifact.files.get("tflite", TFLITE), threads), REFERENCE
+        runner, label = reference_runner(Path(artifact.folder) / artifact.files.get("tflite", TFLITE), threads)
+        return runner, REFERENCE.format(label)
 
 
 BACKEND = EthosUBackend()

@@ -54,6 +54,17 @@ def test_int8_tflite_tracks_the_torch_student_in_litert(students, digits, tmp_pa
     assert logits.shape == ref.shape
 
 
+@pytest.mark.parametrize("name", ["residual", "inverted_residual", "add_concat"])
+def test_tflite_micro_runs_the_model_bit_identically_to_litert_reference_kernels(students, digits, tmp_path, name):
+    pytest.importorskip("tflite_micro")
+    from edgekd.backends.tflite_int8 import TFLMRunner
+
+    train, val, _ = digits
+    path = _tflite(students[name], train.x.numpy()[:64], tmp_path)
+    x = val.x.numpy()[:64]
+    np.testing.assert_array_equal(TFLMRunner(path)(x), LiteRTRunner(path)(x))
+
+
 def test_tensors_follow_the_tflite_int8_spec(students, digits, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
