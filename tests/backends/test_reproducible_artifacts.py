@@ -180,3 +180,13 @@ def test_openvino_conversion_error_names_the_model(tmp_path):
     with pytest.raises(CompileError, match="conversion of broken.onnx failed"):
         _convert(broken, tmp_path / "broken.xml")
     assert not (tmp_path / "broken.xml").exists()
+
+
+def test_executorch_pte_is_identical_when_built_twice(tmp_path):
+    pytest.importorskip("executorch")
+    runs = []
+    for run in ("a", "b"):
+        artifact = build("android-executorch-xnnpack", tmp_path / run)
+        assert artifact.details["reproducible"]["bit_identical"] is True
+        runs.append(hashes(artifact.folder))
+    assert runs[0] == runs[1] and any(name.endswith(".pte") for name in runs[0])
