@@ -235,7 +235,6 @@ def search(
     typer.echo(f"log {res.log_path}  plot {res.plot_path}")
 
 
-
 _ARCH_KEYS = ("schema", "name", "input_shape", "num_classes", "qat_format")  # arch JSON keys that are not kwargs
 
 
@@ -278,18 +277,21 @@ def distill(
 ) -> None:
     """Distill a teacher into a registry student on a dataset; optionally quantization-aware.
 
-    Writes OUT/student.pt (state_dict), OUT/student.json (architecture; rebuild with
+    Writes OUT/student.pt (state_dict), OUT/student.json (architecture: rebuild it with
     edgekd.models.create_student, then load_state_dict(torch.load(..., weights_only=True))),
-    OUT/preprocess.json, OUT/distill.json (loss and per-epoch history), OUT/summary.json and the
-    per-epoch checkpoint. Teachers are never unpickled: only weights plus a registry architecture.
-    Exit 0 when done, 2 for bad input (nothing is written), 1 when training fails.
+    OUT/preprocess.json, OUT/distill.json (loss and per-epoch history), OUT/summary.json (teacher
+    and student val top-1, last loss terms) and the per-epoch checkpoint that --resume reads.
+
+    A teacher file is never unpickled: it is a state_dict, torch.save(model.state_dict(),
+    "t.pt"), plus "t.json" naming a registry architecture, e.g. {"name": "resnet", "widths":
+    [32, 64, 128]} or {"name": "TeacherCNN", "width": 32}; OUT/student.pt + OUT/student.json
+    serve as a teacher as they are. Other architectures: use the Python API, edgekd.distill.
+
+    Exit 0 when done, 2 for bad input (then nothing is written), 1 when training fails.
     """
     import time
 
-    import torch
-
     from edgekd.distill.api import distill as run_distill
-    from edgekd.distill.trainer import evaluate
     from edgekd.errors import CheckpointError
 
     _setup_logging(verbose)
@@ -300,28 +302,20 @@ def distill(
         fmt = _qat_format(target, qat)
         _check_out(out, resume)
         data = _distill_data(dataset, data_dir, val_fraction, seed)
+        student_model = _build_student(student, student_kw, data, seed)  # before a default teacher is trained
         teacher_model, teacher_info = _distill_teacher(teacher, teacher_arch, data, loss_fn, seed, progress)
-        student_model = _build_student(student, student_kw, data)
         model = run_distill(teacher_model, student_model, data.train, data.val, loss=loss_fn, target=fmt, qat=qat,
                             epochs=epochs, qat_epochs=qat_epochs, batch_size=batch_size, lr=lr, seed=seed,
                             augment=augment, out_dir=out, resume=resume, progress=progress)
     except (ConfigError, DataError, CheckpointError) as exc:
-        console.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}")  # one line
+        console.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}", soft_wrap=True)  # one line
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except EdgeKDError as exc:
         print_error(exc)
         raise typer.Exit(EXIT_GATE_FAILED) from None
-    history = model.edgekd_history
-    summary = {
-        "dataset": data.name, "train_size": len(data.train), "val_size": len(data.val), "seed": seed,
-        "teacher": {**teacher_info, "val_accuracy": evaluate(teacher_model, data.val) if teacher_model else None},
-        "student": {"arch": _arch_card(model, data), "val_accuracy": evaluate(model, data.val)},
-        "loss": {"name": loss, "config": loss_fn.config(),
-                 "terms": {k: v for k, v in history[-1].items() if k not in ("epoch", "phase", "val_accuracy")}},
-        "epochs": epochs, "qat": getattr(model, "edgekd_qat", None), "resumed_from_epoch": _resumed_from(out),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    _write_distill_outputs(out, model, data, summary)
+    summary = _distill_summary(model, teacher_model, teacher_info, data, loss, loss_fn, out, seed)
+    summary.update(epochs=epochs, seconds=round(time.perf_counter() - started, 2))
+    _write_distill_outputs(out, data, summary)
     Console().print(_distill_table(summary))
     console.print(f"student: {out / 'student.pt'} + {out / 'student.json'}  summary: {out / 'summary.json'}")
 
@@ -338,16 +332,18 @@ def _opts(flag: str, pairs: list[str], accepted: dict, owner: str) -> dict:
             raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
         if key not in accepted:
             raise ConfigError(f"{flag} {key}: {owner} takes no option {key!r}; valid: {', '.join(accepted)}")
+        default = accepted[key]
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
+            if default is None:  # no default to say what a bare word means: JSON only
+                raise ConfigError(f"{flag} {key}={text}: not JSON (quote strings: {key}='\"name\"')") from None
             value = text
-        default = accepted[key]
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)  # temperature=4 and temperature=4.0 are the same run (and checkpoint)
         if default is not None and not isinstance(default, (list, tuple)) and type(value) is not type(default):
-            raise ConfigError(f"{flag} {key}={text}: {owner} expects a {type(default).__name__} "
-                              f"(default {default!r})")
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "a string")
+            raise ConfigError(f"{flag} {key}={text}: {owner} expects {kind} (default {default!r})")
         kwargs[key] = value
     return kwargs
 
@@ -385,9 +381,12 @@ def _student_kwargs(name: str, pairs: list[str]) -> dict:
                  f"student {name!r}")
 
 
-def _build_student(name: str, kwargs: dict, data):
+def _build_student(name: str, kwargs: dict, data, seed: int):
+    import torch
+
     from edgekd.models import create_student
 
+    torch.manual_seed(seed)  # the initial weights, so a rerun with the same --seed is the same run
     try:
         return create_student(name, data.train.input_shape, data.num_classes, **kwargs)
     except (ConfigError, ValueError) as exc:
@@ -421,10 +420,19 @@ def _check_out(out: Path, resume: bool) -> None:
         raise ConfigError(f"--resume: no checkpoint in {out} (distill.ckpt); run once without --resume")
 
 
-def _resumed_from(out: Path) -> int:
+def _distill_summary(model, teacher, teacher_info: dict, data, loss: str, loss_fn, out: Path, seed: int) -> dict:
     import json
 
-    return int(json.loads((out / "distill.json").read_text()).get("resumed_from_epoch") or 0)
+    from edgekd.distill.trainer import evaluate
+
+    last = model.edgekd_history[-1]
+    written = json.loads((out / "distill.json").read_text())  # edgekd.distill's own record of the run
+    return {"dataset": data.name, "train_size": len(data.train), "val_size": len(data.val), "seed": seed,
+            "teacher": {**teacher_info, "val_accuracy": evaluate(teacher, data.val) if teacher is not None else None},
+            "student": {"arch": _arch_card(model, data), "val_accuracy": evaluate(model, data.val)},
+            "loss": {"name": loss, "config": loss_fn.config(),
+                     "terms": {k: v for k, v in last.items() if k not in ("epoch", "phase", "val_accuracy")}},
+            "qat": getattr(model, "edgekd_qat", None), "resumed_from_epoch": int(written["resumed_from_epoch"])}
 
 
 def _distill_data(dataset: str, data_dir: Optional[Path], val_fraction: float, seed: int):
@@ -510,6 +518,7 @@ def _model_from_arch(arch, data, where: str):
     try:
         if arch["name"] == "TeacherCNN":
             model = TeacherCNN(shape, classes, **kwargs)
+            model.edgekd_arch = {"name": "TeacherCNN", **kwargs}
         elif arch["name"] in list_students():
             model = create_student(arch["name"], shape, classes, **kwargs)
         else:
@@ -534,7 +543,7 @@ def _arch_card(model, data) -> dict:
             "num_classes": data.num_classes, "qat_format": qat["format"] if qat else None}
 
 
-def _write_distill_outputs(out: Path, model, data, summary: dict) -> None:
+def _write_distill_outputs(out: Path, data, summary: dict) -> None:
     from edgekd._io import write_json
 
     write_json(out / "student.json", summary["student"]["arch"])
