@@ -26,6 +26,7 @@ SMALL = {"name": "resnet", "widths": (8, 16, 32)}  # keeps the suite's share sma
 def test_target_file_validates_and_says_where_its_facts_come_from(path):
     target = load_target(path)
     assert target.name == path.stem and target.ops
+    assert target.latency.budget_ms is not None and target.latency.model  # every device states both
     header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     assert any("Facts" in line or "facts" in line for line in header), f"{path.name}: no comment naming its sources"
 
