@@ -2,8 +2,9 @@
 
 Each quantized Conv/Gemm gets ``QuantizeLinear → DequantizeLinear`` on its input with the learned
 activation scale and zero point, and reads its weight through ``DequantizeLinear`` from an int8
-initializer holding the learned integer grid (per-channel scales, axis 0). BatchNorm was folded
-at preparation. A 4-bit grid is stored in int8 (values in [-7, 7]): ONNX Runtime's CPU kernels
+initializer holding the learned integer grid (per-channel scales, axis 0). The float bias is
+written on the int32 grid at ``s_in·s_w`` that QAT trained with. BatchNorm was folded at
+preparation. A 4-bit grid is stored in int8 (values in [-7, 7]): ONNX Runtime's CPU kernels
 have no int4 convolution, the numbers are identical.
 """
 
@@ -21,6 +22,7 @@ from torch import nn
 from edgekd._io import write_bytes
 from edgekd.backends.export import onnx_bytes
 from edgekd.errors import CompileError
+from edgekd.quant.fake_quant import bias_grid, quantize_bias
 from edgekd.quant.qat import QConv2d, QLinear, _set_module
 
 
@@ -42,11 +44,12 @@ def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
         raise CompileError(f"QDQ export needs integer weights; {wq.spec.kind} weights cannot be exported as QDQ")
     scale, _ = wq.export_params()
     a_scale, a_zero = module.act_quant.export_params()
-    if module.bias is not None:
-        # runtimes fuse the bias as int32 at scale s_in·s_w: the near-zero s_w of a dead channel would
-        # overflow it (ORT's QLinearConv then drifts from the QDQ reference), so floor s_w to keep it in range
-        floor = module.bias.detach().abs() / (float(a_scale.reshape(-1)[0]) * 2**30)
-        scale = torch.maximum(scale, floor if wq.spec.per_channel else floor.max())
+    bias = module.bias
+    if bias is not None:
+        # the float bias already on the int32 grid at s_in·s_w that torch trained with: ORT's rewrite
+        # to int32 gives back the same integers, runtimes that keep it float use the same values
+        scale, bias_scale = bias_grid(bias, a_scale, scale, wq.spec.per_channel)
+        bias = nn.Parameter(quantize_bias(bias.detach(), bias_scale))
     shape = (-1,) + (1,) * (module.weight.ndim - 1)
     s = scale.reshape(shape) if wq.spec.per_channel else scale
     ints = torch.clamp(torch.round(module.weight.detach() / s), wq.spec.qmin, wq.spec.qmax)
@@ -54,7 +57,7 @@ def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
     plain = base.__new__(base)
     plain.__dict__ = module.__dict__.copy()
     plain._modules = {}
-    plain._parameters = {"weight": nn.Parameter(ints * s), "bias": module.bias}
+    plain._parameters = {"weight": nn.Parameter(ints * s), "bias": bias}
     grid = {"ints": ints.to(torch.int8).numpy(), "scale": scale.numpy().astype(np.float32),
             "per_channel": wq.spec.per_channel}
     aq = module.act_quant.spec

@@ -3,7 +3,8 @@
 LSQ (Esser, McKinley, Bablani, Appuswamy, Modha, ICLR 2020, arXiv 1902.08153): the scale ``s``
 is a parameter; its gradient is multiplied by ``g = 1 / sqrt(N · Qp)`` (N: elements the scale
 covers per sample, Qp: the grid's positive end). Rounding passes gradients straight through;
-clamping zeroes them outside the grid. Scales start from calibration (min/max, as the runtimes'
+clamping zeroes them outside the grid. Values are those of ONNX QuantizeLinear (round half to
+even of ``x / s``, then the zero point). Scales start from calibration (min/max, as the runtimes'
 own calibrators do); zero points are fixed integers from calibration, so the exported model holds
 exactly the grid trained here.
 """
@@ -20,11 +21,6 @@ from edgekd.quant.formats import QuantSpec
 _MIN_SCALE = 1e-8
 
 
-def round_ste(x: torch.Tensor) -> torch.Tensor:
-    """Round half to even (as ONNX QuantizeLinear) forward, identity backward."""
-    return x + (torch.round(x) - x).detach()
-
-
 def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
     """Value of ``x``, gradient times ``g``."""
     return (x - x * g).detach() + x * g
@@ -32,6 +28,27 @@ def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
 
 def fp16_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (x.half().float() - x).detach()
+
+
+INT32_BIAS_BOUND = 2**30  # |bias| / (s_in·s_w) stays below this: int32 with headroom for the accumulator
+
+
+def bias_grid(bias: torch.Tensor, act_scale: torch.Tensor, weight_scale: torch.Tensor,
+              per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight scale, bias scale) as integer runtimes store them: the bias as int32 at ``s_in·s_w``.
+
+    ONNX Runtime rewrites a float bias of a QDQ Conv/Gemm as ``round(b / (s_in·s_w))`` in int32
+    (float32 product, as here). A dead channel's near-zero ``s_w`` would push that out of int32, so
+    ``s_w`` is floored to keep ``|b| / (s_in·s_w) <= 2**30``; only an all-zero channel ever hits it.
+    """
+    floor = bias.detach().abs() / (act_scale * INT32_BIAS_BOUND)
+    weight_scale = torch.maximum(weight_scale, floor if per_channel else floor.max())
+    return weight_scale, act_scale * weight_scale
+
+
+def quantize_bias(bias: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``bias`` on the int32 grid of ``scale`` forward, identity backward (the scale gets no gradient)."""
+    return bias + (torch.round(bias / scale.detach()) * scale.detach() - bias).detach()
 
 
 class FakeQuant(nn.Module):
@@ -69,8 +86,12 @@ class FakeQuant(nn.Module):
         n = x.numel() if self.weight and not self.spec.per_channel else x[0].numel()
         s = grad_scale(self.scale.clamp_min(_MIN_SCALE), 1.0 / math.sqrt(n * self.spec.qmax)).reshape(shape)
         z = self.zero_point.reshape(shape)
-        v = round_ste(torch.clamp(x / s + z, self.spec.qmin, self.spec.qmax))
-        return (v - z) * s
+        u = x / s
+        # value as ONNX QuantizeLinear: round(x / s) + z. Rounding u + z instead differs at ties: in
+        # float32, u = k + 0.5 + tiny plus z = -128 lands exactly on a .5 and then rounds to even
+        grid = torch.clamp(torch.round(u) + z, self.spec.qmin, self.spec.qmax)
+        v = torch.clamp(u + z, self.spec.qmin, self.spec.qmax)  # gradients: STE inside the grid, 0 outside
+        return (v + (grid - v).detach() - z) * s
 
     @torch.no_grad()
     def _observe(self, x: torch.Tensor) -> None:

@@ -1,9 +1,10 @@
 """Quantization-aware training: fold BatchNorm, swap Conv2d/Linear for fake-quant twins, calibrate.
 
 ``prepare_qat(model, target.format, calib)`` returns a copy of ``model`` that computes exactly
-what the target's quantizer will: every Conv2d/Linear quantizes its input activation (per tensor)
-and its weight (per channel), BatchNorm that directly follows a conv is folded into the conv's
-weight and bias first (the runtime folds it too, and so the trained grid is the exported grid).
+what the target's quantizer will: every Conv2d/Linear quantizes its input activation (per tensor),
+its weight (per channel) and its bias (int32 at ``s_in·s_w``, as integer runtimes fuse it),
+BatchNorm that directly follows a conv is folded into the conv's weight and bias first (the
+runtime folds it too, and so the trained grid is the exported grid).
 Module names are kept, so feature hooks named before preparation still resolve.
 """
 
@@ -17,25 +18,39 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
-from edgekd.quant.fake_quant import FakeQuant
+from edgekd.quant.fake_quant import FakeQuant, bias_grid, quantize_bias
 from edgekd.quant.formats import activation_spec, weight_spec
 from edgekd.targets import NumericFormat
 
 log = logging.getLogger(__name__)
 
 
-class QConv2d(nn.Conv2d):
-    """Conv2d whose input and weight pass through :class:`FakeQuant` (LSQ)."""
+class _Quantized:
+    """What a fake-quant layer shares: its bias as the runtime will hold it."""
+
+    def quantized_bias(self) -> torch.Tensor | None:
+        """int32 at ``s_in·s_w`` for integer formats (ORT rewrites a float bias so)."""
+        act, weight = self.act_quant, self.weight_quant
+        if self.bias is None:
+            return None
+        if act.spec.kind != "int" or weight.spec.kind != "int" or not bool(act.calibrated):
+            return self.bias
+        _, scale = bias_grid(self.bias, act.export_params()[0], weight.export_params()[0], weight.spec.per_channel)
+        return quantize_bias(self.bias, scale)
+
+
+class QConv2d(_Quantized, nn.Conv2d):
+    """Conv2d whose input, weight and bias pass through :class:`FakeQuant` (LSQ) / the bias grid."""
 
     def forward(self, x):
-        return self._conv_forward(self.act_quant(x), self.weight_quant(self.weight), self.bias)
+        return self._conv_forward(self.act_quant(x), self.weight_quant(self.weight), self.quantized_bias())
 
 
-class QLinear(nn.Linear):
-    """Linear whose input and weight pass through :class:`FakeQuant` (LSQ)."""
+class QLinear(_Quantized, nn.Linear):
+    """Linear whose input, weight and bias pass through :class:`FakeQuant` (LSQ) / the bias grid."""
 
     def forward(self, x):
-        return F.linear(self.act_quant(x), self.weight_quant(self.weight), self.bias)
+        return F.linear(self.act_quant(x), self.weight_quant(self.weight), self.quantized_bias())
 
 
 _TWINS = {nn.Conv2d: QConv2d, nn.Linear: QLinear}
