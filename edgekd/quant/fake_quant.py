@@ -27,6 +27,7 @@ def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
 
 
 def fp16_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round to fp16 forward, identity backward."""
     return x + (x.half().float() - x).detach()
 
 
@@ -71,11 +72,15 @@ class FakeQuant(nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
+        if s.kind != "int":
+            return s.kind
         return f"{s.kind}{s.bits} [{s.qmin}, {s.qmax}] {'sym' if s.symmetric else 'asym'}" + \
             (" per-channel" if s.per_channel else "")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec.kind == "fp16":
+            if torch.onnx.is_in_onnx_export():  # the fp16 engine rounds activations itself; weights fold
+                return x.half().float() if self.weight else x
             return fp16_ste(x)
         if self.spec.kind != "int":
             return x

@@ -4,7 +4,8 @@
 what the target's quantizer will: every Conv2d/Linear quantizes its input activation (per tensor),
 its weight (per channel) and its bias (int32 at ``s_in·s_w``, as integer runtimes fuse it),
 BatchNorm that directly follows a conv is folded into the conv's weight and bias first (the
-runtime folds it too, and so the trained grid is the exported grid).
+runtime folds it too, and so the trained grid is the exported grid). An fp16 format rounds
+weights, biases and activations to fp16 instead.
 Module names are kept, so feature hooks named before preparation still resolve.
 """
 
@@ -29,10 +30,12 @@ class _Quantized:
     """What a fake-quant layer shares: its bias as the runtime will hold it."""
 
     def quantized_bias(self) -> torch.Tensor | None:
-        """int32 at ``s_in·s_w`` for integer formats (ORT rewrites a float bias so)."""
+        """int32 at ``s_in·s_w`` for integer formats (ORT rewrites a float bias so), fp16 for fp16."""
         act, weight = self.act_quant, self.weight_quant
         if self.bias is None:
             return None
+        if weight.spec.kind == "fp16":
+            return weight(self.bias)
         if act.spec.kind != "int" or weight.spec.kind != "int" or not bool(act.calibrated):
             return self.bias
         _, scale = bias_grid(self.bias, act.export_params()[0], weight.export_params()[0], weight.spec.per_channel)
@@ -149,6 +152,9 @@ def prepare_qat(model: nn.Module, fmt: NumericFormat, calib: torch.Tensor) -> nn
     if hasattr(model, "edgekd_arch"):
         qmodel.edgekd_arch = {**model.edgekd_arch, "qat": fmt.key}
     log.info("QAT %s: %d layers quantized, %d BatchNorm kept float", fmt.key, len(swapped), len(kept_bn))
+    if fmt.weights == "fp16":
+        log.info("QAT fp16: weights, biases and layer inputs are rounded to fp16 in the forward pass (no scales "
+                 "to learn); the export is the float graph, which the target builds in fp16")
     return qmodel
 
 
