@@ -222,7 +222,7 @@ def distill_key(arch, fmt, qat: bool) -> str:
     """Two targets get the same distillation iff this matches: same student, and same format when QAT."""
     import json
 
-    numeric = fmt.key if qat and fmt.is_quantized else "fp32"
+    numeric = fmt.key if qat and fmt.trains_aware else "fp32"
     return f"{numeric}|{json.dumps(arch, sort_keys=True, default=list)}"
 
 
@@ -269,7 +269,7 @@ def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context
     info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
                 student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model),
                 searched_for=[p.guide.name for p in group if getattr(p.model, "edgekd_search", None)],
-                qat=bool(ctx.qat and guide.format.is_quantized))
+                qat=bool(ctx.qat and guide.format.trains_aware))
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     # each target gets its own copy: a backend or the accuracy recovery may change the model it is given

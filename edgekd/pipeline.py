@@ -92,7 +92,7 @@ def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, conf
                  qat: bool = False):
     """The distillation of ``build``, reusable by ``build_all`` for every target sharing a numeric format."""
     log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, config.epochs)
-    if qat and target.format.is_quantized:
+    if qat and target.format.trains_aware:
         from edgekd.distill.api import qat_fit
 
         return qat_fit(student_model, data.train, data.val, loss, teacher, config, target.format)

@@ -29,6 +29,11 @@ class NumericFormat(BaseModel):
         return self.weights in ("int8", "int4")
 
     @property
+    def trains_aware(self) -> bool:
+        """Whether quantization-aware distillation changes training: int8/int4 fake-quant, or fp16 rounding."""
+        return self.is_quantized or self.weights == "fp16"
+
+    @property
     def key(self) -> str:
         """Targets with the same key can share one (quantization-aware) distillation."""
         sym = "sym" if self.activation_symmetric else "asym"

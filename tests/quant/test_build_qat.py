@@ -27,3 +27,15 @@ def test_compile_refuses_a_qat_student_trained_for_another_format(digits, tmp_pa
     w4 = prepare_qat(model, format_from("int4", "int8"), train.x[:64])
     with pytest.raises(CompileError, match="quantization-aware"):
         edgekd.compile(w4, "x86-cpu-onnxruntime", train, tmp_path, spec=spec)
+
+
+def test_build_with_qat_for_an_fp16_target_trains_with_fp16_rounding(digits, digits_teacher, tmp_path):
+    train, val, spec = digits
+    result = edgekd.build(digits_teacher, train=(train.x.numpy(), train.y.numpy()),
+                          val=(val.x.numpy(), val.y.numpy()), target="rtx-gpu-tensorrt", out_dir=tmp_path,
+                          student={"name": "resnet", "widths": (8, 8, 8)}, epochs=3, lr=5e-3, qat=True,
+                          search=False, progress=False, latency_runs=5)
+    assert is_qat_model(result.student)  # used to fall back to float distillation silently
+    assert [r["phase"] for r in result.history] == ["float", "float", "qat"]
+    ops = result.artifact.details["exported_ops"]
+    assert "Cast" not in ops and "Conv" in ops  # fp16 rounding is a training device, not exported graph ops
