@@ -140,10 +140,17 @@ def rows_from(path):
     return rows
 
 
+def score_batch(x, y, n=64, seed=0):
+    """A seeded random batch of ``n``: ``subset`` sorts by class, so its first ``n`` rows hold one class."""
+    index = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[index], y[index]
+
+
 def score_row(row, xtr, ytr, teacher):
     """Every registered score of ``row["arch"]`` at init, plus DisWOT against the trained teacher."""
-    ctx = ScoreContext(xtr[:64], ytr[:64], teacher, "gaussian", 0)
-    ctx_trained = ScoreContext(xtr[:64], ytr[:64], teacher, "trained", 0)
+    x, y = score_batch(xtr, ytr)
+    ctx = ScoreContext(x, y, teacher, "gaussian", 0)
+    ctx_trained = ScoreContext(x, y, teacher, "trained", 0)
     model = build(row["arch"])
     t0 = time.perf_counter()
     row["scores"] = {n: get_score(n)(ctx, model) for n in list_scores()}
