@@ -16,7 +16,19 @@ over every candidate it scored).
   whatever their width, are compared on the same scale.
 - Relation distance M_r: the B×B Gram matrix of the flattened final feature map (the input of the
   last global pooling; the classifier input when there is none), rows L2-normalized; squared Frobenius distance divided by B².
-- score = −(M_s + M_r); ``diswot_semantic`` = −M_s and ``diswot_relation`` = −M_r.
+- score = −(M_s + M_r); ``diswot_semantic`` = −M_s and ``diswot_relation`` = −M_r. Higher is better,
+  as for every score: the search keeps the maximum.
+
+The normalizations are the reference code's (M_s a mean over rows, M_r divided by B², so M_r ≤ 4/B);
+post-ReLU features share a large positive mean, so M_r is far smaller than M_s (10⁻⁴–10⁻³ against
+10⁻²–1 on bench/search.py's Fashion-MNIST archs) and the sum ranks candidates almost as M_s does.
+M_s moves with the draw of the inits about as much as it differs between candidates: there, the
+teacher's own architecture, re-drawn as a candidate, ranked anywhere from 1st to 20th of 25
+(bench/search_diswot_probe.py).
+
+The batch must hold several classes: at initialization the softmax is near uniform, so row k of G is
+about (batch mean feature)/K − (share of class k) × (class-k mean feature); with one class every row
+is nearly a multiple of the batch mean and M_s compares noise (raised as an error).
 """
 
 from __future__ import annotations
@@ -32,7 +44,12 @@ from edgekd.search.scores import ScoreContext, register_score
 
 
 def gaussian_init(model: nn.Module, seed: int) -> nn.Module:
-    """Re-initialize in place: conv weights N(0, 1) (BatchNorm rescales), linear N(0, 0.01), biases 0."""
+    """Re-initialize in place: conv weights N(0, 1) (BatchNorm rescales), linear N(0, 0.01), biases 0.
+
+    The reference code draws the classifier from N(0, 1) too; 0.01 keeps the initial softmax near
+    uniform, so G is a function of the features (with N(0, 1) it also carries a random classifier's
+    saturated arg-max).
+    """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -123,6 +140,11 @@ def _teacher_probe(ctx: ScoreContext):
             raise ConfigError("DisWOT scores need a teacher")
         if ctx.teacher_init not in ("gaussian", "trained"):
             raise ConfigError(f"teacher_init must be 'gaussian' or 'trained', got {ctx.teacher_init!r}")
+        classes = ctx.y.unique()
+        if classes.numel() < 2:
+            raise ConfigError(f"DisWOT needs a batch with several classes, got {len(ctx.y)} samples all of class "
+                              f"{int(classes[0])}; draw a shuffled batch (a class-sorted dataset's first rows "
+                              "hold one class)")
         teacher = copy.deepcopy(ctx.teacher)  # never touch the caller's weights, BN stats or grads
         teacher.requires_grad_(True)
         gaussian = ctx.teacher_init == "gaussian"
