@@ -68,6 +68,7 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
     if tuple(spec.input_shape) != calib_data.input_shape:
         raise DataError(f"calib: inputs have shape {calib_data.input_shape}, the preprocessing spec says "
                         f"{tuple(spec.input_shape)}")
+    model, qat_note = _for_backend(model, backend, target)
     final = Path(out_dir) / target.name
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
@@ -76,6 +77,8 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         artifact = backend.compile(model, target, calib_data.x.numpy(), staging, spec, recipe=recipe, **extra)
         artifact.details["calibration"] = {"recipe": recipe.name, "samples": len(calib_data),
                                            "method": recipe.method, "selection": recipe.selection}
+        if qat_note:
+            artifact.details["qat"] = qat_note
         spec.save(staging / SPEC_FILENAME)
         artifact.files["preprocess"] = SPEC_FILENAME
         artifact.save()
@@ -86,6 +89,22 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         if staging.exists():
             shutil.rmtree(staging)
     return Artifact.read(final)
+
+
+def _for_backend(model: nn.Module, backend, target: Target) -> tuple[nn.Module, str | None]:
+    """A QAT student as the backend can take it: backends that export its learned scales get it as it
+    is; the others get its float twin (quantization-aware trained weights, BatchNorm folded) and
+    calibrate it like any float model, which the artifact's details say."""
+    from edgekd.quant import is_qat_model, to_float
+
+    if not is_qat_model(model) or getattr(backend, "accepts_qat", False):
+        return model, None
+    if not target.format.is_quantized:  # fp16: the QAT student exports as a plain graph of fp16-exact weights
+        return model, f"student trained with {target.format.weights} rounding; exported with fp16-exact weights"
+    twin = to_float(model).eval()
+    twin.edgekd_arch = getattr(model, "edgekd_arch", None)
+    return twin, (f"student trained quantization-aware; the {backend.name} backend re-calibrates its float twin "
+                  "(QAT weights kept, learned activation scales not carried)")
 
 
 def _num_outputs(model: nn.Module, data: ArrayData) -> int:

@@ -140,6 +140,7 @@ def _float_twin(model):
 
 class OnnxRuntimeBackend:
     name = "onnxruntime"
+    accepts_qat = True  # exports a QAT student's learned scales as QDQ (no re-calibration)
 
     def is_available(self) -> tuple[bool, str]:
         try:

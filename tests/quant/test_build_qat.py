@@ -39,3 +39,29 @@ def test_build_with_qat_for_an_fp16_target_trains_with_fp16_rounding(digits, dig
     assert [r["phase"] for r in result.history] == ["float", "float", "qat"]
     ops = result.artifact.details["exported_ops"]
     assert "Cast" not in ops and "Conv" in ops  # fp16 rounding is a training device, not exported graph ops
+
+
+def test_every_buildable_target_compiles_a_qat_student(digits, tmp_path):
+    """``build --all --qat`` hands each target a QAT student: backends that cannot export learned scales
+    get its float twin and say so; none may fail on the fake-quant ops."""
+    import torch
+
+    from edgekd.matrix import capability
+    from edgekd.targets import list_targets
+
+    train, val, spec = digits
+    for target in list_targets():
+        if not target.format.trains_aware or not capability(target).build:
+            continue
+        torch.manual_seed(0)
+        student = edgekd.create_student("resnet", (1, 8, 8), 10, widths=(8, 8, 8)).eval()
+        qat = prepare_qat(student, target.format, train.x[:64]).eval()
+        artifact = edgekd.compile(qat, target, train, tmp_path, spec=spec)
+        ops = artifact.details.get("exported_ops") or {}
+        assert not {"Round", "Div"} & set(ops), f"{target.name}: fake-quant arithmetic exported: {ops}"
+        if target.backend == "onnxruntime":
+            assert artifact.details["quantization"].startswith("qat")
+        elif not target.format.is_quantized:
+            assert "fp16-exact weights" in artifact.details["qat"], target.name
+        else:
+            assert "re-calibrates its float twin" in artifact.details["qat"], target.name
