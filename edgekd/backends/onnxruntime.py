@@ -119,7 +119,7 @@ class OnnxRuntimeRunner:
         return self._run(x)
 
 
-def _qat_format(model, fmt) -> bool:
+def _qat_format(model, fmt, backend: str = "onnxruntime") -> bool:
     """True for a QAT-prepared model; its format must be the target's."""
     from edgekd.quant import is_qat_model
 
@@ -127,7 +127,7 @@ def _qat_format(model, fmt) -> bool:
         return False
     trained = getattr(model, "edgekd_qat", {}).get("format")
     if trained is not None and trained != fmt.model_dump():
-        raise CompileError(f"onnxruntime: the student was trained quantization-aware for {trained}, "
+        raise CompileError(f"{backend}: the student was trained quantization-aware for {trained}, "
                            f"but the target's format is {fmt.model_dump()}; prepare QAT for this target")
     return True
 

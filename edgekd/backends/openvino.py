@@ -113,6 +113,7 @@ class OpenVinoRunner:
 class OpenVinoBackend:
     """OpenVINO: ``device`` "cpu" runs here; "npu" needs an Intel NPU and its driver."""
 
+    accepts_qat = True  # builds its int8 IR from the QAT student's QDQ export (learned scales)
     name = "openvino"
 
     def is_available(self) -> tuple[bool, str]:
@@ -120,7 +121,8 @@ class OpenVinoBackend:
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
         require("openvino", "openvino")
-        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
+        from edgekd.backends.onnxruntime import _qat_format, qdq_summary, quantize_qdq
+        from edgekd.quant import to_float
 
         fmt, out_dir = target.format, Path(out_dir)
         if fmt.weights not in ("fp32", "fp16", "int8"):
@@ -129,11 +131,20 @@ class OpenVinoBackend:
         # The NPU compiler needs static shapes; the CPU takes a dynamic batch.
         static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
         input_shape = tuple(spec.input_shape)
-        fp32_onnx = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
+        qat = fmt.is_quantized and _qat_format(model, fmt, self.name)
+        fp32_onnx = export_onnx(to_float(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32_onnx": fp32_onnx.name, "fp32": _convert(fp32_onnx, out_dir / "model.fp32.xml").name}
         files["fp32_weights"] = "model.fp32.bin"
         details: dict = {"device": device, "exported_ops": op_inventory(fp32_onnx)}
-        if fmt.is_quantized:
+        if qat:  # the student's learned scales, as ONNX Runtime's artifact carries them (no re-calibration)
+            from edgekd.quant import export_qdq
+
+            qdq = export_qdq(model, input_shape, out_dir / "model.qdq.onnx", static)
+            details.update(qdq_summary(qdq), quantization="qat (learned LSQ scales, BatchNorm folded)")
+            main = _convert(qdq, out_dir / "model.xml")
+            files.update(qdq_onnx=qdq.name, weights="model.bin")
+            precision = "int8"
+        elif fmt.is_quantized:
             qdq = quantize_qdq(fp32_onnx, out_dir / "model.qdq.onnx", calib, method=recipe.method if recipe else
                                "minmax", percentile=recipe.percentile if recipe else 99.99,
                                symmetric_activations=fmt.activation_symmetric,

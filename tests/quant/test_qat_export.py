@@ -46,3 +46,21 @@ def test_compile_qat_student_carries_learned_scales_and_matches_torch(qat_studen
     torch_acc = evaluate(qat_student, val)
     assert abs(ort_acc - torch_acc) * 100 <= 0.3, (ort_acc, torch_acc)
     assert torch_acc > 0.6  # a sanity floor: 2 float + 1 QAT epoch
+
+
+@pytest.mark.parametrize("target", ["x86-cpu-openvino"])
+def test_qdq_backends_run_the_learned_scales_and_match_torch(qat_student, digits, tmp_path, target):
+    """OpenVINO takes the same QDQ export as ONNX Runtime: no re-calibration, same accuracy. (Not QNN: the
+    export quantizes the inputs of weighted layers only, and the HTP refuses the float Add/pool between them.)"""
+    from edgekd.backends.base import get_backend
+    from edgekd.targets import load_target
+
+    ok, why = get_backend(load_target(target).backend).is_available()
+    if not ok:
+        pytest.skip(why)
+    train, val, spec = digits
+    artifact = edgekd.compile(qat_student, target, train, tmp_path, spec=spec)
+    assert artifact.details["quantization"].startswith("qat") and "qat" not in artifact.details.get("calibration_cache", "")
+    acc = float((edgekd.load(artifact.folder)(val.x.numpy()).argmax(1) == val.y.numpy()).mean())
+    torch_acc = evaluate(qat_student, val)
+    assert abs(acc - torch_acc) * 100 <= 0.6, (target, acc, torch_acc)  # two points of 360 at most
