@@ -148,7 +148,7 @@ def targets() -> None:
         cap = capability(t)
         run = "validate here: " + ("yes, latency measured" if cap.latency_here else f"accuracy only; latency "
                                    f"{cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
-        if cap.build and not cap.run and _has_reference(t.backend):
+        if cap.build and not cap.run and t.format.is_quantized and _has_reference(t.backend):
             run += "; reference check here: the same int8 graph in a reference runtime (labelled, never a pass)"
         typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
 

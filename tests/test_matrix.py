@@ -227,3 +227,19 @@ def test_ethos_u55_builds_in_the_matrix_and_reports_a_labelled_reference_check(d
     console = Console(record=True, width=250)
     console.print(matrix_table(m))
     assert "(reference run)" in console.export_text()
+
+
+def test_intel_npu_and_jetson_get_a_labelled_reference_run_of_their_int8_graph(digits, digits_teacher, tmp_path):
+    train, val, spec = digits
+    m = build_all(digits_teacher, train, val, targets=["intel-npu-openvino", "jetson-orin-tensorrt",
+                                                       "rtx-gpu-tensorrt"],
+                  out_dir=tmp_path, spec=spec, student=SMALL, epochs=2, progress=False, latency_runs=5, html=False)
+    for name, words in (("intel-npu-openvino", "not the NPU"), ("jetson-orin-tensorrt", "not TensorRT")):
+        r = m[name]
+        if r.status != NOT_RUN:  # an NPU or a GPU with TensorRT here: validated for real instead
+            continue
+        check = r.report["artifact"]["reference_check"]
+        assert words in check["runtime"] and check["agreement_student"] >= 0.9, name
+    rtx = m["rtx-gpu-tensorrt"]
+    if rtx.status == NOT_RUN:  # fp16: no quantized graph to check, so no reference claimed
+        assert "reference_check" not in rtx.report["artifact"]

@@ -18,5 +18,14 @@ class OpenVinoNpuBackend(OpenVinoBackend):
     def is_available(self) -> tuple[bool, str]:
         return device_status("NPU")
 
+    def reference(self, artifact, threads: int = 1):
+        """(runner, label): the NPU's own IR compiled for OpenVINO's CPU plugin, where the NPU is absent."""
+        from dataclasses import replace
+
+        from edgekd.backends.openvino import OpenVinoRunner
+
+        on_cpu = replace(artifact, details={**artifact.details, "device": "CPU"})
+        return OpenVinoRunner(on_cpu, threads), "OpenVINO CPU plugin running the NPU's int8 IR (not the NPU)"
+
 
 BACKEND = OpenVinoNpuBackend()

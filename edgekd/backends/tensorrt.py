@@ -212,6 +212,19 @@ class TensorRtBackend:
     def load(self, artifact: Artifact, threads: int = 1) -> TensorRtRunner:
         return TensorRtRunner(artifact, threads)
 
+    def reference(self, artifact: Artifact, threads: int = 1):
+        """(runner, label) where no engine runs: the explicit-quantization QDQ ONNX the int8 engine is
+        built from, in ONNX Runtime's CPU kernels. None for fp16/fp32 (the fp32 ONNX says nothing new)."""
+        if artifact.details.get("engine") == "built" or "qdq_onnx" not in artifact.files:
+            return None
+        from dataclasses import replace
+
+        from edgekd.backends.onnxruntime import OnnxRuntimeRunner
+
+        qdq = replace(artifact, path=Path(artifact.folder) / artifact.files["qdq_onnx"])
+        return OnnxRuntimeRunner(qdq, threads), ("ONNX Runtime CPU running the QDQ ONNX the TensorRT engine is "
+                                                 "built from (not TensorRT)")
+
 
 def _graphsurgeon_ops(path: Path) -> dict | str:
     """The op inventory as onnx-graphsurgeon sees it after cleanup (what TensorRT's parser gets)."""
