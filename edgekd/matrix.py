@@ -273,11 +273,21 @@ def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     # each target gets its own copy: a backend or the accuracy recovery may change the model it is given
-    search = getattr(trained.model, "edgekd_search", None) or {}
-    shared_seconds = {"distillation": info["seconds"], "search": search.get("seconds")}
-    results = [_deliver(t, replace(trained, model=copy.deepcopy(trained.model)), config, ctx, label, shared_seconds)
+    # each format group found its student with its own search (latency model, budget), even where
+    # groups that found the same student share one distillation: each target reports its own
+    searches = {t.name: getattr(p.model, "edgekd_search", None) for p in group for t in p.members}
+    results = [_deliver(t, replace(trained, model=_with_search(trained.model, searches.get(t.name))), config, ctx,
+                        label, {"distillation": info["seconds"], "search": (searches.get(t.name) or {}).get("seconds")})
                for t in members]
     return {"results": results, "info": info}
+
+
+def _with_search(model, search: dict | None):
+    """A copy of the distilled model for one target (a backend may change it), with that target's search."""
+    model = copy.deepcopy(model)
+    if search is not None:
+        model.edgekd_search = search
+    return model
 
 
 def _deliver(target, trained, config, ctx: _Context, label: str = "", shared_seconds: dict | None = None

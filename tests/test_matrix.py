@@ -243,3 +243,19 @@ def test_intel_npu_and_jetson_get_a_labelled_reference_run_of_their_int8_graph(d
     rtx = m["rtx-gpu-tensorrt"]
     if rtx.status == NOT_RUN:  # fp16: no quantized graph to check, so no reference claimed
         assert "reference_check" not in rtx.report["artifact"]
+
+
+def test_each_format_group_reports_its_own_search_even_when_the_distillation_is_shared(digits, digits_teacher,
+                                                                                     tmp_path):
+    from edgekd.backends.base import get_backend
+
+    if not get_backend("ethosu").can_compile()[0]:
+        pytest.skip(get_backend("ethosu").can_compile()[1])
+    train, val, spec = digits
+    m = build_all(digits_teacher, train, val, targets=["ethos-u55", "x86-cpu-onnxruntime"], out_dir=tmp_path,
+                  spec=spec, epochs=1, progress=False, latency_runs=5)
+    kinds = {r.target: r.report["search"]["latency_kind"] for r in m.results}
+    assert kinds["ethos-u55"] == "vela" and kinds["x86-cpu-onnxruntime"] != "vela"  # each its own latency model
+    for r in m.results:
+        assert r.report["run"]["seconds"]["shared_search"] == r.report["search"]["seconds"]
+    assert m.html_path.read_text().count("Student search [") == 2

@@ -131,7 +131,8 @@ def _plot_data(matrix) -> dict:
         series.setdefault(f"fp32 student [{key}]", rep["student"].get("per_class_accuracy") or [])
         histories.setdefault(key, rep["distillation"]["history"])
         if rep.get("search"):
-            searches.setdefault(key, search_points(rep["search"]))
+            log = rep["search"].get("log")  # one search per format group, named by the target it ran for
+            searches.setdefault(Path(log).parent.name if log else key, search_points(rep["search"]))
     return {"points": points, "series": series, "histories": histories, "searches": searches,
             "teacher_pc": teacher_pc, "labels": labels, "teacher_acc": teacher_acc}
 
