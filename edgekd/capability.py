@@ -58,7 +58,16 @@ _ALIASES = {"x86_64": "amd64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64":
 
 
 def latency_record(report: dict, cap: Capability, target: Target) -> dict:
-    """Latency with its kind: measured here on the device, predicted by the target's latency model, or none."""
+    """Latency with its kind (measured here on the device, predicted, or none) and whether it fits the budget."""
+    record = _latency(report, cap, target)
+    budget = target.latency.budget_ms
+    record["budget_ms"] = budget
+    # judged on a measurement or a prediction (record["kind"] says which); None: no figure to judge
+    record["within_budget"] = None if budget is None or record.get("ms") is None else record["ms"] <= budget
+    return record
+
+
+def _latency(report: dict, cap: Capability, target: Target) -> dict:
     art = report["artifact"]
     measured = art.get("latency_ms") if cap.latency_here else None
     pred = _prediction(report, target)

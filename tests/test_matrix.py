@@ -259,3 +259,16 @@ def test_each_format_group_reports_its_own_search_even_when_the_distillation_is_
     for r in m.results:
         assert r.report["run"]["seconds"]["shared_search"] == r.report["search"]["seconds"]
     assert m.html_path.read_text().count("Student search [") == 2
+
+
+def test_latency_record_says_whether_a_measured_or_predicted_latency_fits_the_budget():
+    from edgekd.capability import Capability, latency_record
+
+    target = load_target("ethos-u55")  # 1.0 ms budget, Vela-predicted
+    cap = Capability(target.name, "ethosu", True, "", False, "no board", False, "no board")
+    report = {"artifact": {"details": {"predicted_latency_ms": {"ms": 1.5, "source": "Vela estimate"}},
+                           "latency_model": {}, "latency_predicted_ms": None}}
+    record = latency_record(report, cap, target)
+    assert record["kind"] == "predicted" and record["budget_ms"] == 1.0 and record["within_budget"] is False
+    report["artifact"]["details"]["predicted_latency_ms"]["ms"] = 0.4
+    assert latency_record(report, cap, target)["within_budget"] is True

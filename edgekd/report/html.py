@@ -80,6 +80,18 @@ def _latency_cell(report: dict | None) -> str:
     return "<span class='muted'>none: not measured on the device</span>" if report else "—"
 
 
+def _budget_cell(report: dict | None) -> str:
+    lat = ((report or {}).get("run") or {}).get("latency") or {}
+    budget = lat.get("budget_ms", ((report or {}).get("artifact") or {}).get("latency_budget_ms"))
+    if budget is None:
+        return "—"
+    within = lat.get("within_budget")
+    if within is None:
+        return f"{budget} <span class='muted'>(not checked)</span>"
+    basis = "predicted" if lat.get("kind") == "predicted" else "measured"
+    return f"{budget} <span class='muted'>({'within' if within else 'OVER'}, {basis})</span>"
+
+
 def _summary(matrix) -> str:
     head = ("target", "backend · device", "precision", "status", "artifact top-1", "fp32 student", "teacher",
             "agree w/ teacher", "latency ms (b1 p50)", "budget ms", "size KiB", "gate / reason")
@@ -95,7 +107,7 @@ def _summary(matrix) -> str:
             escape(str(art.get("precision", "—"))),
             _badge(r.status), _accuracy_cell(art), _fmt_pct(rep.get("student", {}).get("accuracy")),
             _fmt_pct(rep.get("teacher", {}).get("accuracy")), _fmt_pct(art.get("agreement_teacher")),
-            _latency_cell(r.report), escape(str(art.get("latency_budget_ms") or "—")), size,
+            _latency_cell(r.report), _budget_cell(r.report), size,
             f"<div class='reason'>{escape(_gate_text(r, gate))}</div>")) + "</tr>")
     return ("<h2>Targets</h2><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
