@@ -157,3 +157,32 @@ def test_vela_latency_model_matches_the_compiled_artifact_and_grows_with_depth(s
     assert abs(predicted - compiled) / compiled < 0.1  # same compiler; only the weights (compression) differ
     deeper = {**arch, "depths": (2, 2, 2)}  # the fixture student has one block per stage
     assert model.predict_ms(deeper, (1, 8, 8)) > predicted
+
+
+def test_ethos_u55_header_compiles_in_cpp_and_holds_the_vela_model_and_io(students, calib, digits, tmp_path):
+    import shutil
+    import subprocess
+
+    from edgekd.backends.base import get_backend
+
+    if not get_backend("ethosu").can_compile()[0]:
+        pytest.skip(get_backend("ethosu").can_compile()[1])
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler here")
+    spec = digits[2]
+    artifact = edgekd.compile(students["residual"], "ethos-u55", calib[0], tmp_path / "a", spec=spec)
+    program = tmp_path / "dump.cc"
+    program.write_text(f'#include "{artifact.folder / artifact.files["c_header"]}"\n#include <cstdio>\n'
+                       "int main(int, char** argv) {\n"
+                       "  using namespace edgekd_model;\n"
+                       "  FILE* f = std::fopen(argv[1], \"wb\"); std::fwrite(kModel, 1, kModelLength, f); std::fclose(f);\n"
+                       "  std::printf(\"%d %d %d %d %d %s %d\\n\", kInputHeight, kInputWidth, kInputChannels, kNumClasses,"
+                       " kInputZeroPoint, kLabels[kNumClasses - 1], (int)(reinterpret_cast<unsigned long>(kModel) % 16));\n"
+                       "}\n")
+    subprocess.run([compiler, "-std=c++17", "-Wall", "-Werror", str(program), "-o", str(tmp_path / "dump")], check=True)
+    out = subprocess.run([str(tmp_path / "dump"), str(tmp_path / "model.bin")], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert (tmp_path / "model.bin").read_bytes() == artifact.path.read_bytes()  # the Vela model, byte for byte
+    io = artifact.details["io"]
+    assert out == ["8", "8", "1", "10", str(io["input_zero_point"]), spec.labels[-1], "0"]  # 16-byte aligned
