@@ -3,7 +3,8 @@
 Route: static-batch fp32 ONNX → edgekd's calibrators (the target's recipe) → int8 TFLite written by
 :mod:`edgekd.backends.tflite_int8` (TFLite int8 spec: asymmetric activations, symmetric per-channel
 weights, int8 NHWC input and output) → ``vela``. Everything installs beside torch
-(``pip install 'edgekd[ethosu]'``: ethos-u-vela and ai-edge-litert), so ``build --all`` builds it.
+(``pip install 'edgekd[ethosu]'``: ethos-u-vela, ai-edge-litert, tflite-micro), so ``build --all``
+builds it.
 The artifact folder also holds ``model_vela.h``: the compiled model as a 16-byte-aligned C++ array
 with its int8 I/O quantization, labels and preprocessing, what firmware compiles in.
 
@@ -101,7 +102,7 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str |
 
 
 def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
-    """The int8 TFLite in LiteRT vs the torch model on the calibration samples: a compile-time sanity check."""
+    """The int8 TFLite in the reference runtime vs the torch model on the calibration samples (compile-time)."""
     from edgekd.backends.tflite_int8 import reference_runner
 
     runner, label = reference_runner(tflite)
