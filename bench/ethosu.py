@@ -23,7 +23,7 @@ import torch
 
 import edgekd
 from edgekd.backends.ethosu import run_vela
-from edgekd.backends.tflite_int8 import LiteRTRunner
+from edgekd.backends.tflite_runtime import LiteRTRunner
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.targets import load_target
 from edgekd.validate.metrics import accuracy, agreement

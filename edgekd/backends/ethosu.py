@@ -103,7 +103,7 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str |
 
 def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
     """The int8 TFLite in the reference runtime vs the torch model on the calibration samples (compile-time)."""
-    from edgekd.backends.tflite_int8 import reference_runner
+    from edgekd.backends.tflite_runtime import reference_runner
 
     runner, label = reference_runner(tflite)
     logits = runner(x)
@@ -116,7 +116,7 @@ def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
 
 def _io_spec(tflite: Path) -> dict:
     """What firmware feeds and reads: int8 NHWC tensors and their scale/zero point."""
-    from edgekd.backends.tflite_int8 import LiteRTRunner
+    from edgekd.backends.tflite_runtime import LiteRTRunner
 
     r = LiteRTRunner(tflite)
     return {"layout": "NHWC", "dtype": "int8", "input_shape": [int(d) for d in r.input_shape],
@@ -211,7 +211,7 @@ class EthosUBackend:
 
     def reference(self, artifact: Artifact, threads: int = 1):
         """(runner, label) for the int8 TFLite Vela compiled, in TFLite Micro (or LiteRT) on this CPU."""
-        from edgekd.backends.tflite_int8 import reference_runner
+        from edgekd.backends.tflite_runtime import reference_runner
 
         runner, label = reference_runner(Path(artifact.folder) / artifact.files.get("tflite", TFLITE), threads)
         return runner, REFERENCE.format(label)

@@ -15,7 +15,8 @@ from edgekd.errors import CompileError
 
 pytest.importorskip("ai_edge_litert")
 
-from edgekd.backends.tflite_int8 import LiteRTRunner, onnx_to_int8_tflite  # noqa: E402
+from edgekd.backends.tflite_int8 import onnx_to_int8_tflite  # noqa: E402
+from edgekd.backends.tflite_runtime import LiteRTRunner  # noqa: E402
 from edgekd.calibrate import calibrate, calibrator_for  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def test_int8_tflite_tracks_the_torch_student_in_litert(students, digits, tmp_pa
 @pytest.mark.parametrize("name", ["residual", "inverted_residual", "add_concat"])
 def test_tflite_micro_runs_the_model_bit_identically_to_litert_reference_kernels(students, digits, tmp_path, name):
     pytest.importorskip("tflite_micro")
-    from edgekd.backends.tflite_int8 import TFLMRunner
+    from edgekd.backends.tflite_runtime import TFLMRunner
 
     train, val, _ = digits
     path = _tflite(students[name], train.x.numpy()[:64], tmp_path)
