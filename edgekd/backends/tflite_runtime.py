@@ -63,7 +63,7 @@ class TFLMRunner:
 
 def reference_runner(path: Path, threads: int = 1):
     """(runner, label): TFLite Micro when installed (what the microcontroller runs), else LiteRT's
-    reference kernels (bit-identical to TFLM on edgekd's models: tests/backends/test_tflite_int8.py)."""
+    reference kernels (within one int8 output step of TFLM: tests/backends/test_tflite_int8.py)."""
     import importlib.util
 
     if importlib.util.find_spec("tflite_micro") is not None:

@@ -56,14 +56,22 @@ def test_int8_tflite_tracks_the_torch_student_in_litert(students, digits, tmp_pa
 
 
 @pytest.mark.parametrize("name", ["residual", "inverted_residual", "add_concat"])
-def test_tflite_micro_runs_the_model_bit_identically_to_litert_reference_kernels(students, digits, tmp_path, name):
+def test_tflite_micro_stays_within_one_output_step_of_litert_reference_kernels(students, digits, tmp_path, name):
+    # Not bit-identical on every machine: a fresh clone elsewhere saw 2 of 640 logits one int8 step apart
+    # (identical here). The two kernel libraries may requantize a value on a rounding boundary differently,
+    # and which values land there depends on the calibrated scales, i.e. on the machine's float arithmetic.
     pytest.importorskip("tflite_micro")
     from edgekd.backends.tflite_runtime import TFLMRunner
 
     train, val, _ = digits
     path = _tflite(students[name], train.x.numpy()[:64], tmp_path)
     x = val.x.numpy()[:64]
-    np.testing.assert_array_equal(TFLMRunner(path)(x), LiteRTRunner(path)(x))
+    micro = TFLMRunner(path)
+    tflm, ref = micro(x), LiteRTRunner(path)(x)
+    steps = np.abs(tflm - ref) / micro.q_out.scale
+    assert steps.max() <= 1 + 1e-3
+    assert (steps > 0.5).mean() <= 0.01
+    assert (tflm.argmax(1) == ref.argmax(1)).mean() >= 0.98
 
 
 def test_tensors_follow_the_tflite_int8_spec(students, digits, tmp_path):
