@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from edgekd import outdir
 from edgekd.backends.base import Artifact, backend_entry, get_backend
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
@@ -69,9 +70,10 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         raise DataError(f"calib: inputs have shape {calib_data.input_shape}, the preprocessing spec says "
                         f"{tuple(spec.input_shape)}")
     model, qat_note = _for_backend(model, backend, target)
-    final = Path(out_dir) / target.name
+    final = outdir.child(out_dir, target.name)  # inside out_dir, whatever the name
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
+    outdir.mark_created(staging)  # a rebuild may replace it; a killed compile's leftover is cleaned later
     try:
         extra = {"keep_float": list(keep_float)} if keep_float else {}
         artifact = backend.compile(model, target, calib_data.x.numpy(), staging, spec, recipe=recipe, **extra)
@@ -82,8 +84,8 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         spec.save(staging / SPEC_FILENAME)
         artifact.files["preprocess"] = SPEC_FILENAME
         artifact.save()
-        if final.exists():
-            shutil.rmtree(final)
+        if final.exists() or final.is_symlink():
+            outdir.remove_created(final, out_dir)  # only a folder edgekd made, inside out_dir
         staging.rename(final)
     finally:
         if staging.exists():

@@ -11,6 +11,26 @@ class ConfigError(EdgeKDError):
     """A target, recipe or option is invalid (names the file and field)."""
 
 
+class OutputError(ConfigError):
+    """The output folder cannot be used: a file, read-only, full, outside paths, or not edgekd's to replace."""
+
+
+class LockedError(OutputError):
+    """Another build holds the output folder's lock (names the holder's pid)."""
+
+    def __init__(self, message: str, pid: int | None = None):
+        super().__init__(message)
+        self.pid = pid
+
+
+class ArtifactNotFoundError(ConfigError):
+    """No edgekd artifact at the given path."""
+
+
+class IntegrityError(EdgeKDError):
+    """An artifact file does not match the sha256 recorded in its artifact.json (tampered or corrupted)."""
+
+
 class DataError(EdgeKDError):
     """The data or the models' shapes do not fit together."""
 

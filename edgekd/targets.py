@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgekd.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+# a name becomes a folder under --out: letters, digits, '-', '_', '.' (not first), no separators
+SLUG = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"
+_SLUG_RE = re.compile(SLUG)
+
+
+def is_slug(name: str) -> bool:
+    """Whether ``name`` is safe as one folder name (no '..', no separators, no leading dot)."""
+    return isinstance(name, str) and _SLUG_RE.fullmatch(name) is not None
 
 
 class NumericFormat(BaseModel):
@@ -43,22 +52,22 @@ class NumericFormat(BaseModel):
 class ShapePolicy(BaseModel):
     model_config = _STRICT
     batch: Literal["dynamic", "static"] = "dynamic"
-    static_batch: int = Field(1, ge=1)
+    static_batch: int = Field(1, ge=1, le=4096)
 
 
 class LatencySpec(BaseModel):
     """The latency budget and how latency is measured or predicted on this device."""
 
     model_config = _STRICT
-    budget_ms: float | None = Field(None, gt=0)
-    batch: int = Field(1, ge=1)
-    threads: int = Field(1, ge=1)
+    budget_ms: float | None = Field(None, gt=0, le=3.6e6, allow_inf_nan=False)
+    batch: int = Field(1, ge=1, le=4096)
+    threads: int = Field(1, ge=1, le=1024)
     model: Literal["measured", "profile", "vela", "flops"] = "measured"
 
 
 class Gate(BaseModel):
     model_config = _STRICT
-    max_accuracy_drop: float = Field(1.0, ge=0, description="points of top-1 below the teacher")
+    max_accuracy_drop: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="points of top-1 below the teacher")
     min_agreement: float | None = Field(None, ge=0, le=1, description="top-1 agreement with the teacher")
     speed_gate: bool = Field(False, description="ship fp32 if the int8 artifact is not faster, measured here")
     keep_sensitive_float: bool = Field(True, description="on a missed gate, keep the most sensitive layers "
@@ -67,16 +76,23 @@ class Gate(BaseModel):
 
 class CalibrationRef(BaseModel):
     model_config = _STRICT
-    recipe: str = "minmax-256"
+    recipe: str = Field("minmax-256", pattern=SLUG, description="a recipe name from the calibration folders")
+
+    @field_validator("recipe")
+    @classmethod
+    def _bare_name(cls, value: str) -> str:
+        if value.endswith(".toml"):  # a name, never a path: the recipe is looked up in the calibration folders
+            raise ValueError("must be a recipe name (e.g. 'minmax-256'), not a file name")
+        return value
 
 
 class Target(BaseModel):
     """One device: what runs it, in which numeric format, under which budget and gate."""
 
     model_config = _STRICT
-    name: str
+    name: str = Field(..., pattern=SLUG, description="a safe folder name: letters, digits, -, _, . (not first)")
     description: str = ""
-    backend: str
+    backend: str = Field(..., pattern=SLUG)
     device: str
     format: NumericFormat
     ops: tuple[str, ...] = Field(..., min_length=1, description="operators the device runs")
@@ -98,11 +114,11 @@ class CalibrationRecipe(BaseModel):
 
     model_config = _STRICT
     name: str
-    samples: int = Field(256, ge=1)
+    samples: int = Field(256, ge=1, le=1_000_000)
     selection: Literal["stratified", "random", "first"] = "stratified"
     method: Literal["minmax", "percentile", "entropy", "mse"] = "minmax"
     percentile: float = Field(99.99, gt=50, le=100)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
 def search_dirs(kind: str) -> list[Path]:
@@ -140,6 +156,10 @@ def _resolve(kind: str, name_or_path: str | os.PathLike) -> Path:
 def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot parse TOML: nested too deeply") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse TOML: {exc}") from exc
 
@@ -156,6 +176,11 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
 def load_target(name_or_path: str | os.PathLike | Target) -> Target:
     """Load a target by bare name (``x86-cpu-onnxruntime``) or path to its TOML file."""
     if isinstance(name_or_path, Target):
+        # model_copy/model_construct skip validation; the name still becomes a folder under --out
+        for field in ("name", "backend"):
+            if not is_slug(getattr(name_or_path, field)):
+                raise ConfigError(f"target {name_or_path.name!r}: field '{field}': {getattr(name_or_path, field)!r} "
+                                  "is not a safe name (letters, digits, -, _, . not first; no separators)")
         return name_or_path
     path = _resolve("targets", name_or_path)
     raw = _read_toml(path)

@@ -1,0 +1,100 @@
+"""The output folder: paths kept inside it, deletion only of folders edgekd made, one build at a time.
+
+Every folder edgekd creates under ``--out`` (an artifact folder, a compile's staging folder) carries
+:data:`MARKER`; :func:`remove_created` deletes only such folders, and only inside the output folder,
+so a bad name or a user's own folder of the same name never loses data.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from edgekd.errors import ConfigError, OutputError
+
+log = logging.getLogger(__name__)
+
+MARKER = ".edgekd-created"
+_MARKER_TEXT = "made by edgekd; edgekd may replace this folder on a rebuild\n"  # no timestamp: bit-identical
+
+
+def inside(root: str | Path, path: str | Path) -> Path:
+    """``path`` resolved, or a ConfigError when it does not lie inside ``root``."""
+    root_r, path_r = Path(root).resolve(), Path(path).resolve()
+    if path_r != root_r and root_r not in path_r.parents:
+        raise OutputError(f"{path}: resolves to {path_r}, outside the output folder {root_r}; refusing to touch it")
+    return path_r
+
+
+def child(root: str | Path, name: str) -> Path:
+    """``root/name`` for a name that must be one safe folder name (a target, a work label)."""
+    from edgekd.targets import is_slug
+
+    if not is_slug(name):
+        raise ConfigError(f"{name!r} is not a safe folder name (letters, digits, -, _, . not first; no separators)")
+    path = inside(root, Path(root) / name)
+    if path == Path(root).resolve():
+        raise ConfigError(f"{name!r} names the output folder itself")
+    return Path(root) / name
+
+
+def mark_created(folder: str | Path) -> None:
+    """Mark ``folder`` as made by edgekd, so a later rebuild may replace it."""
+    (Path(folder) / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+
+
+def is_created(folder: str | Path) -> bool:
+    return (Path(folder) / MARKER).is_file()
+
+
+def remove_created(folder: str | Path, root: str | Path) -> None:
+    """Delete ``folder`` only if it lies inside ``root`` (not ``root`` itself) and edgekd made it."""
+    path = inside(root, folder)
+    if path == Path(root).resolve():
+        raise OutputError(f"{folder}: is the output folder itself; refusing to delete it")
+    if path.is_symlink() or not path.is_dir():
+        raise OutputError(f"{folder}: not a folder edgekd made (a link or a file); refusing to replace it")
+    if not is_created(path):
+        raise OutputError(f"{folder}: exists but edgekd did not make it (no {MARKER}); move it away or pick "
+                          "another --out")
+    shutil.rmtree(path)
+
+
+def clean_stale_staging(root: str | Path) -> list[str]:
+    """Remove staging folders (``.<target>.*``) a killed compile left in ``root``; returns their names."""
+    root = Path(root)
+    removed = []
+    if not root.is_dir():
+        return removed
+    for path in sorted(root.glob(".*")):
+        if path.is_dir() and not path.is_symlink() and is_created(path) and path.name.count(".") >= 2:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    if removed:
+        log.info("removed %d staging folder(s) left by an interrupted compile in %s", len(removed), root)
+    return removed
+
+
+def check_writable(out: str | Path) -> None:
+    """Fail at once, writing nothing, when ``out`` cannot be (or hold) the output folder."""
+    out = Path(out)
+    existing = out
+    while not existing.exists():  # the nearest existing ancestor must be a writable folder
+        if existing.is_symlink():
+            raise OutputError(f"--out {out}: {existing} is a dangling link")
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == out else f"lies under {existing}, which is a file"
+        raise OutputError(f"--out {out}: {what}; the output folder must be a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {existing} is not writable")
+
+
+def no_space(exc: OSError, path: str | Path) -> OutputError | None:
+    """The one-line error for a full disk, or None when ``exc`` is something else."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"no space left on {path}")
+    return None
