@@ -1,7 +1,7 @@
 """Fit a target's latency profile from measurements of sampled networks in its real runtime.
 
 Each sampled network is compiled as the target compiles it (ONNX export, int8 QDQ for int8),
-timed whole with :func:`~edgekd.hw.profiler.profile`, and once more with ONNX Runtime's node
+timed whole interleaved with the others of its group (:mod:`edgekd.hw.interleave`), and once more with ONNX Runtime's node
 profiler so that every runtime kernel (after fusion) is attributed to its block. Block times
 fill the lookup table and train the boosted trees; whole-network times fit the overhead.
 """
@@ -22,7 +22,7 @@ from edgekd.errors import ConfigError
 from edgekd.hw import trees
 from edgekd.hw.features import FEATURES, arch_key, attribute, blocks_of, exported_ops
 from edgekd.hw.model import PROFILE_SCHEMA, profile_path, target_precision
-from edgekd.hw.profiler import profile, profile_nodes, runtime_version
+from edgekd.hw.profiler import profile_nodes, runtime_version
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +63,47 @@ def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symme
 
 
 def measure_network(arch: dict, input_shape, precision: str, *, threads: int = 1, symmetric_activations=False,
-                    node_runs: int = 30, runtime: str = "onnxruntime", **timing) -> dict:
+                    node_runs: int = 30, runtime: str = "onnxruntime", rounds: int = 5, runs: int = 20) -> dict:
     """Time one network whole and per block in ``runtime``; the record :func:`fit_table` consumes.
 
     OpenVINO runs the same ONNX files (fp32, or the int8 QDQ graph, which its CPU plugin executes in int8).
     """
-    blocks = blocks_of(arch, input_shape, 10, precision)
+    return measure_networks([(arch, tuple(input_shape), precision)], threads=threads, node_runs=node_runs,
+                            symmetric_activations=symmetric_activations, runtime=runtime, rounds=rounds,
+                            runs=runs)[0]
+
+
+def measure_networks(jobs: list[tuple[dict, tuple, str]], *, threads: int = 1, symmetric_activations=False,
+                     node_runs: int = 30, runtime: str = "onnxruntime", rounds: int = 5, runs: int = 20,
+                     cpu: int | None = None) -> list[dict]:
+    """Time several ``(arch, input_shape, precision)`` networks interleaved (A B C A B C ...), then per block.
+
+    Interleaving spreads machine drift over all of them; each record's ``spread`` is that network's
+    repeatability over ``rounds`` interleaved rounds.
+    """
+    from edgekd.hw.interleave import profile_many
+
     with tempfile.TemporaryDirectory() as tmp:
-        fp32, path = compile_onnx(arch, input_shape, precision, Path(tmp),
-                                  symmetric_activations=symmetric_activations)
-        total = profile(path, input_shape, runtime=runtime, threads=threads, precision=precision, **timing)
-        nodes = profile_nodes(path, input_shape, threads=threads, runs=node_runs, runtime=runtime)
-        unfused = exported_ops(fp32, blocks)
-    per_block = attribute(nodes, blocks)
-    return {"arch": arch, "input_shape": list(input_shape), "precision": precision, "total_ms": total.median_ms,
-            "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "spread": total.spread, "runs": total.runs,
-            "blocks": {p: {**v, "exported": [op for op in unfused[p] if op not in _NOT_KERNELS]}
-                       for p, v in per_block.items()}}
+        built = []
+        for i, (arch, shape, precision) in enumerate(jobs):
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            built.append(compile_onnx(arch, shape, precision, folder, symmetric_activations=symmetric_activations))
+        totals = profile_many({str(i): (path, jobs[i][1]) for i, (_, path) in enumerate(built)}, runtime=runtime,
+                              threads=threads, rounds=rounds, runs=runs, cpu=cpu)
+        records = []
+        for i, ((arch, shape, precision), (fp32, path)) in enumerate(zip(jobs, built)):
+            blocks = blocks_of(arch, shape, 10, precision)
+            nodes = profile_nodes(path, shape, threads=threads, runs=node_runs, runtime=runtime)
+            unfused = exported_ops(fp32, blocks)
+            total = totals[str(i)]
+            records.append({
+                "arch": arch, "input_shape": list(shape), "precision": precision, "total_ms": total.median_ms,
+                "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "spread": total.spread, "runs": total.runs, "interleaved_with": len(jobs) - 1,
+                "blocks": {p: {**v, "exported": [op for op in unfused[p] if op not in _NOT_KERNELS]}
+                           for p, v in attribute(nodes, blocks).items()}})
+    return records
 
 
 def fit_table(measurements: list[dict], precision: str, *, seed: int = 0) -> dict:
@@ -186,7 +209,7 @@ def _overhead(nets, sums, kernels) -> tuple[list[float], dict]:
 
 def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_shapes=((1, 28, 28),),
                 time_limit_s: float = 540.0, seed: int = 0, out: Path | None = None, progress: bool = False,
-                raw_out: Path | None = None, **timing) -> Path:
+                raw_out: Path | None = None, rounds: int = 5, runs: int = 20, cpu: int | None = None) -> Path:
     """Measure sampled networks on this machine and write ``targets/profiles/<target>.json``.
 
     Args:
@@ -196,6 +219,8 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
         input_shapes: (C, H, W) shapes to measure; networks are spread over them.
         time_limit_s: measuring stops once this is spent; the fit uses what was measured.
         raw_out: where to also write the raw per-block records (for :func:`fit_records`).
+        rounds, runs: interleaved timing rounds per group of networks and calls per round.
+        cpu: pin the process to this CPU while timing (Linux).
     """
     from edgekd.hw.sampling import sample_archs
     from edgekd.targets import load_target
@@ -209,7 +234,7 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
     precisions = tuple(precisions or ((own,) + tuple(p for p in ("int8", "fp32") if p != own)))
     started = time.perf_counter()
     records = _measure_all(target, sample_archs(networks_per_space, seed), input_shapes, precisions,
-                           started + time_limit_s, progress, timing)
+                           started + time_limit_s, progress, {"rounds": rounds, "runs": runs, "cpu": cpu})
     if raw_out is not None:  # the per-block measurements, to refit without measuring again
         write_profile(Path(raw_out), {"target": target.name, "records": records})
     return fit_records(target, records, precisions, out=out, seconds=time.perf_counter() - started, seed=seed)
@@ -254,20 +279,20 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _measure_all(target, archs, input_shapes, precisions, deadline, progress, timing) -> list[dict]:
+def _measure_all(target, archs, input_shapes, precisions, deadline, progress, timing, group: int = 4) -> list[dict]:
+    """Networks in groups of ``group``, each group's networks and precisions timed interleaved."""
     records = []
     sym = target.format.activation_symmetric
-    timing = {"time_limit_s": 3.0, **timing}
-    for i, arch in enumerate(archs):
+    jobs = [(arch, tuple(input_shapes[i % len(input_shapes)])) for i, arch in enumerate(archs)]
+    for start in range(0, len(jobs), group):
         if time.perf_counter() > deadline:
-            log.info("latency fit: time limit reached after %d of %d networks", i, len(archs))
+            log.info("latency fit: time limit reached after %d of %d networks", start, len(jobs))
             break
-        shape = tuple(input_shapes[i % len(input_shapes)])
-        for precision in precisions:
-            records.append(measure_network(arch, shape, precision, threads=target.latency.threads,
-                                           symmetric_activations=sym, runtime=target.backend, **timing))
+        batch = [(arch, shape, p) for arch, shape in jobs[start:start + group] for p in precisions]
+        records += measure_networks(batch, threads=target.latency.threads, symmetric_activations=sym,
+                                    runtime=target.backend, **timing)
         if progress:
-            log.info("latency fit: %d/%d %s %s", i + 1, len(archs), arch, shape)
+            log.info("latency fit: %d/%d networks", min(start + group, len(jobs)), len(jobs))
     return records
 
 

@@ -69,7 +69,7 @@ def test_fit_needs_enough_networks():
 
 def test_fit_profile_writes_provenance_and_loads(tmp_path):
     out = fit_profile("x86-cpu-onnxruntime", precisions=("fp32",), networks_per_space=2, input_shapes=((1, 12, 12),),
-                      out=tmp_path / "p.json", runs=50, min_rounds=1, time_limit_s=60)
+                      out=tmp_path / "p.json", runs=50, rounds=2, time_limit_s=60)
     data = json.loads(out.read_text())
     prov = data["provenance"]
     assert prov["machine"]["cpu"] and prov["versions"]["onnxruntime"] and prov["date"].startswith("20")
