@@ -47,6 +47,7 @@ class ProfileLatencyModel(LatencyModel):
 
     def __init__(self, table: dict, precision: str, source: dict):
         self.table, self.precision, self.source = table, precision, source
+        self._warned: set[tuple] = set()
         self._lut: dict[str, float] = table["lut"]
         self._tree = table["regressor"]
         if list(self._tree["features"]) != list(FEATURES):
@@ -82,8 +83,45 @@ class ProfileLatencyModel(LatencyModel):
         return int(self.table["kernels"].get(block.signature, 1))
 
     def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
-        """Predicted batch-1 latency (ms) of ``arch`` at ``input_shape`` (C, H, W) on this target."""
-        return self.predict_blocks_ms(blocks_of(arch, input_shape, num_classes, self.precision))
+        """Predicted batch-1 latency (ms) of ``arch`` at ``input_shape`` (C, H, W) on this target.
+
+        A shape outside the fitted ones is predicted at the nearest fitted shape and scaled by the
+        network's multiply-accumulates, with a warning: the trees alone extrapolate to sizes never
+        measured by an order of magnitude (0.28 ms predicted, 11.4 ms measured at 3×224×224).
+        """
+        shape = tuple(int(d) for d in input_shape)
+        anchor = self.anchor_shape(shape)
+        if anchor == shape:
+            return self.predict_blocks_ms(blocks_of(arch, shape, num_classes, self.precision))
+        if shape not in self._warned:
+            self._warned.add(shape)
+            message = (f"latency profile {Path(str(self.source.get('file', '?'))).name} was fitted at "
+                       f"{_fmt(self.fitted_shapes)}; {_fmt([shape])} is extrapolated from {_fmt([anchor])} by "
+                       "multiply-accumulates (refit at this size: `edgekd profile --target ... --fit`)")
+            warnings.warn(message, UserWarning, stacklevel=2)
+            log.warning(message)
+        at_anchor = self.predict_blocks_ms(blocks_of(arch, anchor, num_classes, self.precision))
+        return at_anchor * _macs(arch, shape, num_classes) / max(_macs(arch, anchor, num_classes), 1)
+
+    @property
+    def fitted_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(int(d) for d in s) for s in self.source.get("input_shapes") or []]
+
+    def covers(self, input_shape) -> bool:
+        """Whether ``input_shape`` lies within the fitted shapes: same channels, pixels within their range."""
+        return self.anchor_shape(tuple(int(d) for d in input_shape)) == tuple(int(d) for d in input_shape)
+
+    def anchor_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``shape`` itself when covered, else the fitted shape closest to it (channels first, then pixels)."""
+        fitted = self.fitted_shapes
+        if not fitted or shape in fitted:
+            return shape
+        same_c = [f for f in fitted if f[0] == shape[0]]
+        pixels = [f[1] * f[2] for f in same_c]
+        if same_c and min(pixels) <= shape[1] * shape[2] <= max(pixels):
+            return shape
+        pool = same_c or fitted
+        return min(pool, key=lambda f: (abs(np.log(f[1] * f[2] / (shape[1] * shape[2]))), abs(f[0] - shape[0])))
 
 
 class FlopsLatencyModel(LatencyModel):
@@ -103,6 +141,14 @@ class FlopsLatencyModel(LatencyModel):
 
     def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
         return float(sum(b.macs for b in blocks_of(arch, input_shape, num_classes)) / 1e6)
+
+
+def _macs(arch: dict, input_shape, num_classes: int) -> float:
+    return float(sum(b.macs for b in blocks_of(arch, input_shape, num_classes)))
+
+
+def _fmt(shapes) -> str:
+    return ", ".join("×".join(str(d) for d in s) for s in shapes) or "no recorded shape"
 
 
 def profile_path(target_name: str, *, for_writing: bool = False) -> Path:
@@ -158,6 +204,7 @@ def latency_model(target, precision: str | None = None) -> LatencyModel:
             if precision in data["precisions"]:
                 model = ProfileLatencyModel.load(path, precision)
                 _check_threads(target, model)
+                _check_machine(target, model)
                 return model
             reason = f"{path.name} has no {precision} model"
         else:
@@ -183,6 +230,20 @@ def _check_threads(target, model: ProfileLatencyModel) -> None:
                       UserWarning, stacklevel=3)
 
 
+def _check_machine(target, model: ProfileLatencyModel) -> None:
+    """A profile measured on another CPU predicts that CPU: say which, once per load."""
+    from edgekd.report.environment import cpu_model
+
+    fitted = (model.source.get("machine") or {}).get("cpu")
+    here = cpu_model()
+    if fitted and here and fitted != here:
+        message = (f"{target.name}: latency profile fitted on {fitted!r}, this machine is {here!r}; its "
+                   "predictions describe that machine (refit here: `edgekd profile --target "
+                   f"{target.name} --fit`)")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        log.warning(message)
+
+
 def predict_for_report(target, arch: dict, input_shape, num_classes: int, measured_ms: float | None) -> dict:
     """Predicted vs measured latency of a built artifact, for the build report; never raises."""
     try:
@@ -194,10 +255,11 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
         return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"{type(exc).__name__}: {exc}"}}
     info = {"kind": model.kind, "source": {k: v for k, v in model.source.items() if k != "machine"},
             "warnings": [str(w.message) for w in caught]}
-    if model.kind == "profile":  # the trees extrapolate poorly to input sizes never measured
-        info["extrapolated"] = list(input_shape) not in [list(x) for x in model.source.get("input_shapes", [])]
+    if model.kind == "profile":  # sizes never measured are MAC-scaled from the nearest fitted one
+        info["extrapolated"] = not model.covers(input_shape)
     if model.kind == "profile" and measured_ms:
         info["error_vs_measured_pct"] = round(100.0 * (value - measured_ms) / measured_ms, 2)
+        info["within_10pct"] = abs(value - measured_ms) <= 0.10 * measured_ms
     return {"latency_predicted_ms": value if model.kind != "flops" else None, "latency_model": info,
             **({"flops_proxy_mmac": value} if model.kind == "flops" else {})}
 

@@ -135,3 +135,32 @@ def test_report_prediction_compares_profile_with_measured():
     pred = out["latency_predicted_ms"]
     assert out["latency_model"]["kind"] == "profile" and pred > 0 and out["latency_model"]["extrapolated"] is False
     assert out["latency_model"]["error_vs_measured_pct"] == pytest.approx(100 * (pred - 0.2) / 0.2, abs=0.01)
+    assert out["latency_model"]["within_10pct"] == (abs(pred - 0.2) <= 0.02)
+
+
+def _committed_model(precision="fp32"):
+    if not profile_path("x86-cpu-onnxruntime").exists():
+        pytest.skip("no fitted profile committed yet: edgekd profile --target x86-cpu-onnxruntime --fit")
+    return latency_model("x86-cpu-onnxruntime", precision)
+
+
+def test_profile_prediction_at_an_unfitted_resolution_scales_with_compute_and_warns():
+    model = _committed_model()
+    arch = {"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}
+    assert model.fitted_shapes == [SHAPE] and model.covers(SHAPE) and not model.covers((3, 224, 224))
+    at_fitted = model.predict_ms(arch, SHAPE)
+    with pytest.warns(UserWarning, match="extrapolated"):
+        at_224 = model.predict_ms(arch, (3, 224, 224))
+    macs = [sum(b.macs for b in blocks_of(arch, s)) for s in (SHAPE, (3, 224, 224))]
+    assert at_224 == pytest.approx(at_fitted * macs[1] / macs[0], rel=1e-9)
+    # the trees alone gave 0.28-0.74 ms here while the network runs in 4.5-11 ms: never that low again
+    assert at_224 > 20 * at_fitted
+
+
+def test_profile_from_another_machine_warns_naming_it(monkeypatch):
+    import edgekd.report.environment as env
+
+    _committed_model()
+    monkeypatch.setattr(env, "cpu_model", lambda: "Some Other CPU 9000")
+    with pytest.warns(UserWarning, match="fitted on 'Intel"):
+        latency_model("x86-cpu-onnxruntime")
