@@ -6,17 +6,59 @@ installs its SDK and imported only when first used, so ``import edgekd`` stays l
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from edgekd.errors import ConfigError, EdgeKDError
+from edgekd.errors import ArtifactNotFoundError, ConfigError, EdgeKDError, IntegrityError
+
+log = logging.getLogger(__name__)
 
 ARTIFACT_FILENAME = "artifact.json"
+_UNHASHED = (ARTIFACT_FILENAME, ".edgekd-created")  # the record itself and the folder marker
+
+
+def _hashed(rel: Path) -> bool:
+    """Files whose sha256 artifact.json records: all but the record, the marker, reports, temporaries."""
+    name = rel.name
+    return not (str(rel) in _UNHASHED or (len(rel.parts) == 1 and name.startswith("report."))
+                or (name.startswith(".") and name.endswith(".tmp")))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every artifact file under ``folder`` by relative POSIX path, sorted (deterministic)."""
+    folder = Path(folder)
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not path.is_symlink() and _hashed(rel):
+            out[rel.as_posix()] = file_sha256(path)
+    return out
+
+
+def _contained(folder: Path, rel: str, meta: Path, field_name: str) -> Path:
+    """``folder/rel`` for a relative path that stays inside ``folder``, else a ConfigError."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ConfigError(f"{meta}: field '{field_name}': {rel!r} must be a relative path inside the artifact folder")
+    path = folder / rel
+    resolved, root = path.resolve(), folder.resolve()
+    if root not in resolved.parents:
+        raise ConfigError(f"{meta}: field '{field_name}': {rel!r} resolves outside the artifact folder")
+    return path
 
 
 @dataclass
@@ -31,6 +73,7 @@ class Artifact:
     static_batch: int | None = None  # None: any batch size
     files: dict[str, str] = field(default_factory=dict)  # role -> file name in the artifact folder
     details: dict = field(default_factory=dict)  # backend facts: ops, kept-in-float layers, sizes
+    sha256: dict[str, str] = field(default_factory=dict)  # relative file path -> sha256, written by save()
 
     @property
     def folder(self) -> Path:
@@ -46,9 +89,34 @@ class Artifact:
         return data
 
     def save(self) -> Path:
+        """Write artifact.json with the sha256 of every file now in the artifact folder."""
         from edgekd._io import write_json
 
+        self.sha256 = folder_hashes(self.folder)
         return write_json(self.folder / ARTIFACT_FILENAME, self.to_json())
+
+    def verify(self) -> None:
+        """Raise IntegrityError unless every recorded file, the model included, matches its sha256."""
+        folder, meta = self.folder, self.folder / ARTIFACT_FILENAME
+        if not self.sha256:
+            raise IntegrityError(f"{meta}: records no sha256 of its files, so it cannot be verified; rebuild it, "
+                                 "or load with verify=False")
+        try:
+            model = Path(self.path).resolve().relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            raise IntegrityError(f"{self.path}: lies outside the artifact folder {folder}; refusing to load it") from None
+        if not any(rel == model or rel.startswith(model + "/") for rel in self.sha256):
+            raise IntegrityError(f"{self.path}: not among the files artifact.json records; refusing to load it")
+        for rel, expected in sorted(self.sha256.items()):
+            path = _contained(folder, rel, meta, "sha256")
+            if not path.is_file():
+                raise IntegrityError(f"{path}: recorded in {meta} but missing")
+            if file_sha256(path) != expected:
+                raise IntegrityError(f"{path}: sha256 does not match {meta} (tampered or corrupted); "
+                                     "refusing to load it")
+        extra = sorted(rel for rel in set(folder_hashes(folder)) - set(self.sha256) if rel.startswith(model + "/"))
+        if extra:  # a model that is a folder (a Core ML package) must not gain files either
+            raise IntegrityError(f"{self.path}: holds files artifact.json does not record: {', '.join(extra[:3])}")
 
     @classmethod
     def read(cls, path: str | Path) -> "Artifact":
@@ -58,15 +126,23 @@ class Artifact:
                                                              else path.parent / ARTIFACT_FILENAME)
         if path.is_dir() and not meta.exists() and (path.parent / ARTIFACT_FILENAME).exists():
             meta = path.parent / ARTIFACT_FILENAME  # a model that is a folder, e.g. a Core ML .mlpackage
+        if not path.exists() and not path.is_symlink():
+            raise ArtifactNotFoundError(f"{path}: artifact not found")
         if not meta.exists():
-            raise ConfigError(f"{path}: no {ARTIFACT_FILENAME} beside it; pass an edgekd artifact folder or file")
+            raise ArtifactNotFoundError(f"{path}: artifact not found: no {ARTIFACT_FILENAME} beside it; pass an "
+                                        "edgekd artifact folder or file")
         try:
-            data = json.loads(meta.read_text())
-            data["path"] = meta.parent / data["path"]
-            data["input_shape"] = tuple(data["input_shape"])
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("the record is not a JSON object")
+            data["path"] = _contained(meta.parent, data["path"], meta, "path")
+            for role, rel in (data.get("files") or {}).items():
+                _contained(meta.parent, rel, meta, f"files.{role}")
+            data["input_shape"] = tuple(int(d) for d in data["input_shape"])
             artifact = cls(**data)
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{meta}: not a valid artifact record: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError, ValueError,
+                AttributeError) as exc:
+            raise ConfigError(f"{meta}: not a valid artifact record: {type(exc).__name__}: {exc}") from None
         if (path.is_file() or meta.parent != path) and path.name != ARTIFACT_FILENAME \
                 and path.resolve() != Path(artifact.path).resolve():
             artifact.path = path  # the user named another model file of the same folder (e.g. the fp32 one)

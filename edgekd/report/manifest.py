@@ -157,7 +157,7 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
                     "params": sum(p.numel() for p in student.parameters()),
                     **compare(student_logits, y, teacher_logits, None)},
         "artifact": {"path": Path(artifact.path).name, "backend": artifact.backend, "precision": artifact.precision,
-                     "size_bytes": artifact.size_bytes, "files": artifact.files, "static_batch": artifact.static_batch,
+                     "size_bytes": artifact.size_bytes, "files": artifact.files, "sha256": artifact.sha256, "static_batch": artifact.static_batch,
                      "details": artifact.details, "latency_budget_ms": target.latency.budget_ms,
                      "within_budget": None, "validated": False,
                      **({"reference_check": check} if check is not None else {})},

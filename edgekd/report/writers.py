@@ -22,7 +22,7 @@ def build_report(*, target, artifact, validation, gate, data, teacher_info, stud
         "teacher": {**teacher_info, **validation["teacher"]},
         "student": {"arch": student.edgekd_arch, "params": sum(p.numel() for p in student.parameters()),
                     **validation["student"]},
-        "artifact": {**art, "path": Path(artifact.path).name, "files": artifact.files,
+        "artifact": {**art, "path": Path(artifact.path).name, "files": artifact.files, "sha256": artifact.sha256,
                      "static_batch": artifact.static_batch, "details": artifact.details,
                      "latency_budget_ms": budget,
                      "within_budget": None if budget is None or not latency else latency["p50"] <= budget},

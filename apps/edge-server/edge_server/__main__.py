@@ -19,6 +19,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="longest wait for a batch to fill")
     p.add_argument("--max-body-bytes", type=int, default=ServerConfig.max_body_bytes)
     p.add_argument("--max-image-side", type=int, default=ImageLimits.max_side)
+    p.add_argument("--no-verify", action="store_true", help="serve even if the artifact's files do not match "
+                   "artifact.json's sha256 (logged; /health says verified: false)")
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
@@ -29,7 +31,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
     config = ServerConfig(max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                          threads=args.threads, image=ImageLimits(max_side=args.max_image_side))
+                          threads=args.threads, image=ImageLimits(max_side=args.max_image_side),
+                          verify=not args.no_verify)
     app = create_app(args.artifact, config)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
 

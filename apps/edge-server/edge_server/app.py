@@ -34,6 +34,7 @@ class ServerConfig:
         max_wait_ms: how long the first request of a batch waits for others.
         top_k: classes returned per sample.
         threads: runtime threads.
+        verify: refuse to start unless the artifact's files match artifact.json's sha256.
     """
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -43,11 +44,12 @@ class ServerConfig:
     max_wait_ms: float = 2.0
     top_k: int = 5
     threads: int = 1
+    verify: bool = True
 
 
 def create_app(artifact_path: str | Path, config: ServerConfig = ServerConfig()) -> FastAPI:
     """An app serving the artifact at ``artifact_path`` (folder, artifact.json or model file)."""
-    service = ModelService(artifact_path, threads=config.threads, limits=config.image)
+    service = ModelService(artifact_path, threads=config.threads, limits=config.image, verify=config.verify)
     metrics = Metrics()
     batcher = MicroBatcher(service.predict, config.max_batch, config.max_wait_ms, on_batch=metrics.record_batch)
 

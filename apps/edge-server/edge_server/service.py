@@ -42,19 +42,39 @@ class ModelService:
     thread-safe (an OpenVINO infer request is not); throughput comes from micro-batching.
     """
 
-    def __init__(self, artifact_path: str | Path, threads: int = 1, limits: ImageLimits = ImageLimits()):
+    def __init__(self, artifact_path: str | Path, threads: int = 1, limits: ImageLimits = ImageLimits(),
+                 verify: bool = True):
         self.artifact = Artifact.read(artifact_path)
-        self.runner = edgekd.load(self.artifact, threads=threads)
+        self.runner = edgekd.load(self.artifact, threads=threads, verify=verify)  # IntegrityError: refuse to start
+        self.verified = verify
         self.spec = PreprocessSpec.load(self.artifact.folder / self.artifact.files.get("preprocess", SPEC_FILENAME))
+        self._check_labels()
         self.limits = limits
         self.report = _read_report(self.artifact.folder)
+        # a report shows validated numbers only for the verified artifact it names (same sha256 record)
+        self.report_verified = bool(self.verified and self.report
+                                    and (self.report.get("artifact") or {}).get("sha256") == self.artifact.sha256)
+        if self.report and not self.report_verified:
+            log.warning("%s: report.json does not match the verified artifact; its accuracy is not shown",
+                        self.artifact.folder)
         self._lock = threading.Lock()
         self.info = self._info()
 
+    def _check_labels(self) -> None:
+        """Refuse to start when preprocess.json's labels disagree with the model's outputs."""
+        batch = self.artifact.static_batch or 1
+        out = np.asarray(self.runner(np.zeros((batch, *self.spec.input_shape), np.float32)))
+        if out.ndim != 2 or out.shape[1] != len(self.spec.labels):
+            raise edgekd.ConfigError(f"{self.artifact.folder}: preprocess.json names {len(self.spec.labels)} labels "
+                                     f"but the model outputs shape {list(out.shape)}; refusing to serve it")
+
     def _info(self) -> dict:
-        art = self.report.get("artifact", {}) if self.report else {}
-        gate = self.report.get("gate", {}) if self.report else {}
+        shown = self.report if self.report_verified else None
+        art = shown.get("artifact", {}) if shown else {}
+        gate = shown.get("gate", {}) if shown else {}
         return {
+            "verified": self.verified,
+            "report_verified": self.report_verified,
             "target": self.artifact.target,
             "backend": self.artifact.backend,
             "precision": self.artifact.precision,
