@@ -23,6 +23,7 @@ import torch
 from edgekd.backends.base import Artifact
 from edgekd.capability import Capability, capability, latency_record
 from edgekd.errors import ConfigError, MissingExtraError, NotRunHere
+from edgekd.outdir import guarded
 from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def share_groups(targets: list[Target]) -> dict[str, list[Target]]:
     return groups
 
 
+@guarded("targets")  # checks every argument, then locks out_dir and supersedes old reports
 def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targets=None,
               out_dir: str | Path = "build", *, student=None, dataset: str | None = None, spec=None, loss=None,
               epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,

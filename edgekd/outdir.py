@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from edgekd.errors import ConfigError, OutputError
+from edgekd.errors import ConfigError, LockedError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +98,126 @@ def no_space(exc: OSError, path: str | Path) -> OutputError | None:
     if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return OutputError(f"no space left on {path}")
     return None
+
+
+# one build at a time, and no report left claiming success over a rebuild that did not finish -----------------
+
+LOCK = ".edgekd.lock"
+STATE = "build-state.json"  # present only while a build runs, or after one was killed or failed
+SUPERSEDED = ".superseded"  # suffix of a report a rebuild has begun to replace
+TOP_REPORTS = ("manifest.json", "report.html")
+TARGET_REPORTS = ("report.json", "report.md")
+
+
+class OutputLock:
+    """An exclusive ``flock`` on ``out/.edgekd.lock``; the kernel frees it when the holder dies (no stale locks)."""
+
+    def __init__(self, out: str | Path):
+        self.path = Path(out) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = int(holder) if holder.isdigit() else None
+            raise LockedError(f"{self.path.parent}: another edgekd build (pid {holder or 'unknown'}) is writing this "
+                              "output folder; wait for it to finish or pick another --out", pid) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # whoever holds the lock names itself (a stale pid is harmless)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def supersede(out: str | Path, targets: list[str]) -> list[Path]:
+    """Rename the reports a rebuild will replace to ``*.superseded``; returns the renamed files."""
+    out = Path(out)
+    moved = []
+    candidates = [out / n for n in TOP_REPORTS] + [child(out, t) / n for t in targets for n in TARGET_REPORTS]
+    for path in candidates:
+        if path.is_file() and not path.is_symlink():
+            os.replace(path, path.with_name(path.name + SUPERSEDED))
+            moved.append(path)
+    return moved
+
+
+def _write_state(out: Path, state: str, targets: list[str], error: str | None = None) -> None:
+    from edgekd._io import write_json
+
+    record = {"state": state, "pid": os.getpid(), "targets": targets,
+              "note": "reports named *.superseded belong to an earlier build; they do not describe the artifacts"}
+    if error:
+        record["error"] = error
+    write_json(out / STATE, record)
+
+
+class BuildTransaction:
+    """Lock ``out``, mark the reports it replaces, and on success clear the marks (see :func:`guarded`)."""
+
+    def __init__(self, out: str | Path, targets: list[str]):
+        self.out, self.targets = Path(out), list(targets)
+        self.lock = OutputLock(self.out)
+
+    def __enter__(self) -> "BuildTransaction":
+        check_writable(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        try:
+            clean_stale_staging(self.out)
+            _write_state(self.out, "in progress", self.targets)  # first: a kill from here on leaves this file
+            self.superseded = supersede(self.out, self.targets)
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        try:
+            if kind is None:
+                for path in self.superseded:  # replaced by a fresh report: the old one goes
+                    old = path.with_name(path.name + SUPERSEDED)
+                    if path.exists() and old.exists():
+                        old.unlink()
+                (self.out / STATE).unlink(missing_ok=True)
+            else:
+                _write_state(self.out, "failed", self.targets, f"{kind.__name__}: {exc}")
+        finally:
+            self.lock.release()
+        return False
+
+
+def guarded(target_arg: str):
+    """Decorate ``build``/``build_all``: check every argument up front, then run inside a BuildTransaction.
+
+    ``target_arg`` names the parameter holding the target(s) (``target`` or ``targets``).
+    """
+    import functools
+    import inspect
+
+    def wrap(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            from edgekd.preflight import check_build
+
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            names = check_build(bound.arguments, target_arg)
+            with BuildTransaction(bound.arguments["out_dir"], names):
+                return func(*args, **kwargs)
+
+        return run
+
+    return wrap

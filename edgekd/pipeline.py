@@ -20,6 +20,7 @@ from edgekd.data.splits import split
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, evaluate, fit
 from edgekd.errors import DataError
+from edgekd.outdir import guarded
 from edgekd.models import DEFAULT_STUDENT, create_student, default_teacher
 from edgekd.models.teacher import load_cached_teacher, save_cached_teacher, teacher_cache_path
 from edgekd.report.writers import build_report, write_reports
@@ -48,6 +49,7 @@ class BuildResult:
         return Path(self.artifact.path)
 
 
+@guarded("target")  # checks every argument, then locks out_dir and supersedes old reports
 def build(teacher: nn.Module | None = None, train=None, val=None, target: str | Target = "x86-cpu-onnxruntime",
           out_dir: str | Path = "build", *, student: nn.Module | str | dict | None = None,
           dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,

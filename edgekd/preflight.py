@@ -1,0 +1,98 @@
+"""Up-front checks of a build's arguments: every bad input fails here, before anything is written or trained."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+
+from edgekd.errors import ConfigError
+
+MAX_SEED = 2**32 - 1  # numpy's and torch's common seed range
+MAX_EPOCHS = 100_000
+MAX_BATCH = 65_536
+MAX_CALIB = 1_000_000
+MAX_LATENCY_RUNS = 1_000_000
+MAX_STUDENT_NUMBER = 4096  # widths, depths...: beyond this a small student is not small (and may not fit memory)
+
+
+def integer(name: str, value, low: int, high: int, *, optional: bool = False) -> None:
+    """``value`` must be an int (not a bool) in [low, high]."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: {value} is out of range; expected {low} to {high}")
+
+
+def real(name: str, value, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
+    """``value`` must be a finite real number in the given interval."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}: {value} is not a finite number")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        raise ConfigError(f"{name}: {value} is out of range; expected {'(' if low_open else '['}{low}, {high}"
+                          f"{')' if high_open else ']'}")
+
+
+def _student_numbers(value, path: str = "student") -> None:
+    """Every number in a student spec (``{"name": ..., "widths": [...]}``) is finite and modest."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _student_numbers(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _student_numbers(v, f"{path}[{i}]")
+    elif isinstance(value, numbers.Number) and not isinstance(value, bool):
+        if not isinstance(value, numbers.Real) or not math.isfinite(value) or abs(value) > MAX_STUDENT_NUMBER:
+            raise ConfigError(f"{path}: {value!r} is out of range; expected a finite number of magnitude at "
+                              f"most {MAX_STUDENT_NUMBER}")
+
+
+def check_targets(targets) -> list:
+    """Targets resolved, each with a known backend and a calibration recipe found in the calibration folders."""
+    from edgekd.backends.base import backend_entry
+    from edgekd.matrix import resolve_targets
+    from edgekd.targets import load_recipe
+
+    chosen = resolve_targets(targets)
+    for t in chosen:
+        backend_entry(t.backend)
+        load_recipe(t.calibration.recipe)
+    return chosen
+
+
+def check_settings(args: dict) -> None:
+    """The numeric settings of ``build``/``build_all``, by the names of their keyword arguments."""
+    checks = {
+        "epochs": lambda v: integer("epochs", v, 1, MAX_EPOCHS),
+        "batch_size": lambda v: integer("batch_size", v, 1, MAX_BATCH),
+        "lr": lambda v: real("lr", v, 0.0, 10.0, low_open=True),
+        "seed": lambda v: integer("seed", v, 0, MAX_SEED),
+        "calib_size": lambda v: integer("calib_size", v, 8, MAX_CALIB, optional=True),
+        "val_fraction": lambda v: real("val_fraction", v, 0.0, 1.0, low_open=True, high_open=True),
+        "latency_runs": lambda v: integer("latency_runs", v, 1, MAX_LATENCY_RUNS),
+    }
+    for name, check in checks.items():
+        if name in args:
+            check(args[name])
+    if isinstance(args.get("student"), dict):
+        _student_numbers(args["student"])
+
+
+def check_build(args: dict, target_arg: str) -> list[str]:
+    """All of a build's arguments checked; returns the target names it will write. Writes nothing."""
+    from edgekd.outdir import check_writable
+
+    out = args.get("out_dir")
+    if not isinstance(out, (str, Path)) or str(out) == "":
+        raise ConfigError(f"out_dir: expected a folder path, got {out!r}")
+    check_settings(args)
+    targets = args.get(target_arg)
+    chosen = check_targets(targets)
+    check_writable(Path(out))
+    return [t.name for t in chosen]
