@@ -163,3 +163,34 @@ def _openvino_kernels(path: Path, x: np.ndarray, threads: int, runs: int) -> lis
         kernels.append(Kernel(name, kind, ins, out, fused, "int8" if "i8" in precision else "fp32",
                               float(np.median(times[name]))))
     return kernels
+
+
+@dataclass(frozen=True)
+class Partition:
+    """How an ExecuTorch program splits between delegates and portable CPU kernels, in execution order."""
+
+    delegates: tuple[str, ...]  # backend id of each delegate call (e.g. XnnpackBackend)
+    portable_ops: tuple[str, ...]  # operators run outside any delegate (e.g. aten::topk)
+
+    @property
+    def fully_delegated(self) -> bool:
+        return bool(self.delegates) and not self.portable_ops
+
+
+def pte_partition(path: Path) -> Partition:
+    """Read an ExecuTorch ``.pte``'s delegate partition (what XNNPACK took, what stayed portable)."""
+    require("executorch", "executorch")
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    program = deserialize_pte_binary(Path(path).read_bytes())
+    program = getattr(program, "program", program)  # newer releases wrap the Program
+    plan = program.execution_plan[0]
+    delegates, portable = [], []
+    for chain in plan.chains:
+        for instruction in chain.instructions:
+            args = instruction.instr_args
+            if type(args).__name__ == "DelegateCall":
+                delegates.append(plan.delegates[args.delegate_index].id)
+            elif type(args).__name__ == "KernelCall":
+                portable.append(plan.operators[args.op_index].name)
+    return Partition(tuple(delegates), tuple(portable))

@@ -110,3 +110,31 @@ def test_kernel_model_uses_shared_trees_for_a_rare_type_and_refuses_too_few_netw
 def test_runtime_kernels_names_the_valid_runtimes(onnx_file):
     with pytest.raises(ConfigError, match="onnxruntime, openvino"):
         runtime_kernels(onnx_file, SHAPE, runtime="tensorrt")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None, reason="executorch is not installed")
+def test_pte_partition_reads_what_xnnpack_took_and_what_stayed_portable(tmp_path):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from edgekd.hw.kernels import pte_partition
+
+    class TopTwo(nn.Module):  # XNNPACK has no top-k: that op stays a portable kernel
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten(), nn.Linear(8, 4))
+
+        def forward(self, x):
+            return torch.topk(self.body(x), 2).values
+
+    def lower(model, name):
+        ep = torch.export.export(model.eval(), (torch.zeros(1, *SHAPE),))
+        path = tmp_path / name
+        path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+        return pte_partition(path)
+
+    mixed = lower(TopTwo(), "mixed.pte")
+    assert mixed.delegates == ("XnnpackBackend",) and mixed.portable_ops == ("aten::topk",)
+    assert not mixed.fully_delegated
+    assert lower(TopTwo().body, "body.pte").fully_delegated
