@@ -321,7 +321,25 @@ def distill(
 
 
 def main() -> None:  # console-script entry point
-    app()
+    """Run the app: any EdgeKDError or full disk is one line and exit 2; the traceback only with --debug."""
+    import errno
+    import sys
+
+    debug = "--debug" in sys.argv[1:]
+    if debug:  # a global flag: accepted anywhere on the line
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except EdgeKDError as exc:
+        if debug:
+            raise
+        print_error(exc)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except OSError as exc:
+        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print_error(f"no space left on {exc.filename or 'the output device'}")
+        raise SystemExit(EXIT_BAD_INPUT) from None
 
 
 if __name__ == "__main__":
