@@ -15,29 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.backends.ethosu import EthosUBackend
 from edgekd.errors import ConfigError
 from edgekd.hw import trees
+from edgekd.hw.base import LatencyModel
 from edgekd.hw.features import FEATURES, Block, blocks_of
+from edgekd.hw.vela import VelaLatencyModel
+from edgekd.models import list_students
+from edgekd.report.environment import cpu_model
+from edgekd.targets import load_target, search_dirs
+
+__all__ = ["LatencyModel", "ProfileLatencyModel", "FlopsLatencyModel", "VelaLatencyModel", "latency_model",
+           "profile_path", "read_profile", "predict_for_report", "report_prediction", "target_precision"]
 
 log = logging.getLogger(__name__)
 
 PROFILE_SCHEMA = "edgekd.latency-profile/1"
-
-
-class LatencyModel:
-    """Predicts a registry student's latency on one target.
-
-    Attributes:
-        kind: ``"profile"`` (fitted on measurements), ``"vela"`` (Arm Vela estimate) or ``"flops"``
-            (no latency model: the value is a FLOPs proxy, comparable only between candidates).
-        source: where the numbers come from (file, machine, runtime versions, date).
-    """
-
-    kind: str = ""
-    source: dict
-
-    def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
-        raise NotImplementedError
 
 
 class ProfileLatencyModel(LatencyModel):
@@ -153,8 +146,6 @@ def _fmt(shapes) -> str:
 
 def profile_path(target_name: str, *, for_writing: bool = False) -> Path:
     """``targets/profiles/<target>.json`` in the first targets folder that has it (or the repo's)."""
-    from edgekd.targets import search_dirs
-
     folders = search_dirs("targets")
     for folder in folders:
         candidate = folder / "profiles" / f"{target_name}.json"
@@ -192,8 +183,6 @@ def latency_model(target, precision: str | None = None) -> LatencyModel:
         Targets whose ``[latency] model`` is ``profile`` or ``measured`` and that have a fitted
         profile get it; all others get :class:`FlopsLatencyModel` with a warning.
     """
-    from edgekd.targets import load_target
-
     target = load_target(target)
     precision = precision or target_precision(target)
     wanted = target.latency.model
@@ -211,12 +200,8 @@ def latency_model(target, precision: str | None = None) -> LatencyModel:
             reason = f"no fitted profile {path.name}; fit one on the device with `edgekd profile --target " \
                      f"{target.name} --fit`"
     elif wanted == "vela":
-        from edgekd.backends.ethosu import EthosUBackend
-
         ok, reason = EthosUBackend().can_compile()
         if ok:
-            from edgekd.hw.vela import VelaLatencyModel
-
             return VelaLatencyModel(target)
     else:
         reason = "the target asks for the FLOPs proxy"
@@ -232,8 +217,6 @@ def _check_threads(target, model: ProfileLatencyModel) -> None:
 
 def _check_machine(target, model: ProfileLatencyModel) -> None:
     """A profile measured on another CPU predicts that CPU: say which, once per load."""
-    from edgekd.report.environment import cpu_model
-
     fitted = (model.source.get("machine") or {}).get("cpu")
     here = cpu_model()
     if fitted and here and fitted != here:
@@ -266,8 +249,6 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
 
 def report_prediction(report: dict, target) -> dict:
     """Keys to add to a build report's ``artifact`` section: predicted latency, model kind and source."""
-    from edgekd.models import list_students
-
     arch = report.get("student", {}).get("arch")
     if not isinstance(arch, dict) or arch.get("name") not in list_students():
         return {"latency_predicted_ms": None,

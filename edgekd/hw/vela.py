@@ -15,7 +15,12 @@ from pathlib import Path
 import onnx
 import torch
 
-from edgekd.hw.model import LatencyModel
+from edgekd.backends.ethosu import run_vela
+from edgekd.backends.export import export_onnx
+from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
+from edgekd.calibrate.collect import float_tensors
+from edgekd.hw.base import LatencyModel
+from edgekd.models import create_student
 
 # Placeholder activation range (about ±4 is where normalised activations live); Vela's cycle
 # estimate does not read ranges beyond the rescale it emits, which costs the same for any scale.
@@ -26,8 +31,6 @@ class VelaLatencyModel(LatencyModel):
     kind = "vela"
 
     def __init__(self, target):
-        from edgekd.backends.ethosu import run_vela  # noqa: F401 - fail early if the extra is missing
-
         options = target.backend_options
         self.accelerator = str(options.get("accelerator_config", "ethos-u55-128"))
         self.system_config, self.memory_mode = options.get("system_config"), options.get("memory_mode")
@@ -43,12 +46,6 @@ class VelaLatencyModel(LatencyModel):
         return self._cache[key]
 
     def _estimate(self, arch: dict, input_shape, num_classes: int) -> float:
-        from edgekd.backends.ethosu import run_vela
-        from edgekd.backends.export import export_onnx
-        from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
-        from edgekd.calibrate.collect import float_tensors
-        from edgekd.models import create_student
-
         kwargs = dict(arch)
         name = kwargs.pop("name")
         with torch.random.fork_rng(devices=[]):

@@ -158,9 +158,9 @@ def test_profile_prediction_at_an_unfitted_resolution_scales_with_compute_and_wa
 
 
 def test_profile_from_another_machine_warns_naming_it(monkeypatch):
-    import edgekd.report.environment as env
+    import edgekd.hw.model as model_module
 
     _committed_model()
-    monkeypatch.setattr(env, "cpu_model", lambda: "Some Other CPU 9000")
+    monkeypatch.setattr(model_module, "cpu_model", lambda: "Some Other CPU 9000")
     with pytest.warns(UserWarning, match="fitted on 'Intel"):
         latency_model("x86-cpu-onnxruntime")
