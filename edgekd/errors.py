@@ -27,6 +27,10 @@ class ArtifactNotFoundError(ConfigError):
     """No edgekd artifact at the given path."""
 
 
+class ArtifactLoadError(EdgeKDError):
+    """An artifact's model file is recorded and intact but its runtime cannot load it (corrupt at build time)."""
+
+
 class IntegrityError(EdgeKDError):
     """An artifact file does not match the sha256 recorded in its artifact.json (tampered or corrupted)."""
 

@@ -84,6 +84,23 @@ def check_settings(args: dict) -> None:
         _student_numbers(args["student"])
 
 
+def check_labels(args: dict) -> None:
+    """Labels given as arrays: at least two classes (Datasets and DataLoaders are checked as they are read)."""
+    import numpy as np
+
+    from edgekd.errors import DataError
+
+    train = args.get("train")
+    if isinstance(train, (tuple, list)) and len(train) == 2:
+        try:
+            classes = np.unique(np.asarray(train[1]))
+        except (TypeError, ValueError):
+            return  # as_array_data names what is wrong with these labels
+        if len(classes) < 2:
+            raise DataError(f"train: every sample has label {classes[0] if len(classes) else None!r}; "
+                            "distillation needs at least two classes")
+
+
 def check_build(args: dict, target_arg: str) -> list[str]:
     """All of a build's arguments checked; returns the target names it will write. Writes nothing."""
     from edgekd.outdir import check_writable
@@ -92,6 +109,7 @@ def check_build(args: dict, target_arg: str) -> list[str]:
     if not isinstance(out, (str, Path)) or str(out) == "":
         raise ConfigError(f"out_dir: expected a folder path, got {out!r}")
     check_settings(args)
+    check_labels(args)
     targets = args.get(target_arg)
     chosen = check_targets(targets)
     check_writable(Path(out))

@@ -46,10 +46,13 @@ def write_cache(ranges: Ranges, path: Path) -> Path:
 
 def read_cache(path: Path) -> Ranges:
     try:
-        data = json.loads(Path(path).read_text())
-        if data.get("schema") != CACHE_SCHEMA:
-            raise ValueError(f"schema {data.get('schema')!r}, expected {CACHE_SCHEMA!r}")
-        return Ranges(data["method"], data["symmetric"], data["samples"],
-                      {k: (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}, data.get("params", {}))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not an edgekd calibration cache: {exc}") from exc
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
+            raise ValueError(f"expected a JSON object with schema {CACHE_SCHEMA!r}")
+        ranges = {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+        bad = [k for k, (lo, hi) in ranges.items() if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi)]
+        if bad:  # a NaN or inverted range would quantize every value of that tensor to garbage
+            raise ValueError(f"range of {bad[0]!r} is not finite with low <= high")
+        return Ranges(data["method"], data["symmetric"], data["samples"], ranges, data.get("params", {}))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not an edgekd calibration cache: {type(exc).__name__}: {exc}") from None
