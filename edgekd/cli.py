@@ -48,6 +48,8 @@ def build(
     search: bool = typer.Option(True, "--search/--no-search", help="Without --student, search one per numeric "
                                                                     "format (DisWOT); --no-search: the default."),
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware in the format."),
+    qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
+                                              "(the frozen float student), teacher or both (default: teacher)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill, quantize, compile and validate a student for each target, on the built-in data.
@@ -74,6 +76,7 @@ def build(
     command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
+                           qat_teacher=qat_teacher,
                            calib_size=calib_size, resume=resume, search=search, qat=qat, command=command)
     except (ConfigError, DataError) as exc:
         print_error(exc)
@@ -261,6 +264,8 @@ def distill(
                                                                       "format --qat trains in."),
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware (needs --target)."),
     qat_epochs: Optional[int] = typer.Option(None, min=1, help="QAT epochs within --epochs (default: a third)."),
+    qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
+                                              "(the frozen float student), teacher or both (default: teacher)."),
     epochs: int = typer.Option(10, min=1, help="Distillation epochs in all."),
     batch_size: int = typer.Option(128, min=1), lr: float = typer.Option(3e-3, min=0.0),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random shifts of up to 2 pixels."),
@@ -306,7 +311,8 @@ def distill(
         teacher_model, teacher_info = _distill_teacher(teacher, teacher_arch, data, loss_fn, seed, progress)
         model = run_distill(teacher_model, student_model, data.train, data.val, loss=loss_fn, target=fmt, qat=qat,
                             epochs=epochs, qat_epochs=qat_epochs, batch_size=batch_size, lr=lr, seed=seed,
-                            augment=augment, out_dir=out, resume=resume, progress=progress)
+                            augment=augment, out_dir=out, resume=resume, progress=progress,
+                            qat_teacher=qat_teacher)
     except (ConfigError, DataError, CheckpointError) as exc:
         console.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}", soft_wrap=True)  # one line
         raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -102,6 +102,7 @@ def share_groups(targets: list[Target]) -> dict[str, list[Target]]:
 @guarded("targets")  # checks every argument, then locks out_dir and supersedes old reports
 def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targets=None,
               out_dir: str | Path = "build", *, student=None, dataset: str | None = None, spec=None, loss=None,
+              qat_teacher: str | None = None,
               epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
               augment: bool | None = None, calib_size: int | None = None, val_fraction: float = 0.2,
               resume: bool = False, progress: bool = True, latency_runs: int = 200, search: bool = True,
@@ -120,9 +121,11 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         ConfigError, DataError: bad targets or data, before any training.
     """
     from edgekd.distill.losses import KD
+    from edgekd.distill.qad import check_qat_teacher
     from edgekd.pipeline import _prepare_data, _prepare_student, _prepare_teacher
 
     started = time.perf_counter()
+    check_qat_teacher(qat_teacher, loss)  # bad input: before any work
     chosen = resolve_targets(targets)
     out_dir = Path(out_dir)
     with deterministic(seed):
@@ -134,6 +137,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         _prepare_student(student, data)  # a bad student is bad input for every target: fail before any work
         ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs,
                        _teacher_view(teacher, data), search, qat)
+        ctx.qat_teacher = qat_teacher  # who teaches QAT (edgekd.distill.qad); None: its default
         results, shared, plans = [], {}, []
         for key, members in share_groups(chosen).items():  # one search per numeric format
             plan = _plan_group(key, members, student, settings, ctx)
@@ -262,7 +266,7 @@ def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context
         # alone, a target keeps edgekd.build's checkpoint folder, so either can resume the other's run
         config = TrainConfig(**settings, checkpoint=str(ctx.out_dir / "_work" / label / "distill.ckpt"))
         trained = distill_step(group[0].model, ctx.teacher, ctx.teacher_info, ctx.data, ctx.loss, config, guide,
-                               qat=ctx.qat)
+                               qat=ctx.qat, qat_teacher=getattr(ctx, "qat_teacher", None))
     except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
         log.error("distillation for %s failed: %s", ", ".join(names), exc)
         log.debug("%s", traceback.format_exc())
@@ -271,7 +275,8 @@ def _distill_and_deliver(label: str, group: list[_Plan], settings, ctx: _Context
     info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
                 student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model),
                 searched_for=[p.guide.name for p in group if getattr(p.model, "edgekd_search", None)],
-                qat=bool(ctx.qat and guide.format.trains_aware))
+                qat=bool(ctx.qat and guide.format.trains_aware),
+                qat_teacher=(getattr(trained.model, "edgekd_qat", None) or {}).get("teacher"))
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     # each target gets its own copy: a backend or the accuracy recovery may change the model it is given

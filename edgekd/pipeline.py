@@ -52,6 +52,7 @@ class BuildResult:
 @guarded("target")  # checks every argument, then locks out_dir and supersedes old reports
 def build(teacher: nn.Module | None = None, train=None, val=None, target: str | Target = "x86-cpu-onnxruntime",
           out_dir: str | Path = "build", *, student: nn.Module | str | dict | None = None,
+          qat_teacher: str | None = None,
           dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,
           epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, augment: bool | None = None,
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
@@ -73,6 +74,8 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             ``search=False`` takes the default student.
         qat: distill the last third of the epochs quantization-aware in ``target.format``
             (``edgekd.distill.api.qat_fit``); the artifact then carries the learned scales.
+        qat_teacher: who teaches the QAT epochs: ``"self"`` (the frozen float student),
+            ``"teacher"`` or ``"both"`` (:mod:`edgekd.distill.qad`); None: its default. In report.json.
     """
     started = time.perf_counter()
     target = load_target(target)
@@ -85,19 +88,21 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          augment=data.augment if augment is None else augment, progress=progress,
                          checkpoint=str(out_dir / "_work" / target.name / "distill.ckpt"), resume=resume)
-    trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target, qat=qat)
+    trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target, qat=qat,
+                           qat_teacher=qat_teacher)
     return deliver_step(trained, teacher, teacher_info, data, loss, config, target, out_dir, calib_size,
                         latency_runs, started)
 
 
 def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, config, target: Target,
-                 qat: bool = False):
+                 qat: bool = False, qat_teacher: str | None = None):
     """The distillation of ``build``, reusable by ``build_all`` for every target sharing a numeric format."""
     log.info("distilling %s into %s for %d epochs", teacher_info["arch"], student_model.edgekd_arch, config.epochs)
     if qat and target.format.trains_aware:
         from edgekd.distill.api import qat_fit
 
-        return qat_fit(student_model, data.train, data.val, loss, teacher, config, target.format)
+        return qat_fit(student_model, data.train, data.val, loss, teacher, config, target.format,
+                       qat_teacher=qat_teacher)
     return fit(student_model, data.train, data.val, loss, teacher, config, desc="distill")
 
 

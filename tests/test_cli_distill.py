@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from edgekd.cli import app
 from edgekd.data import load_dataset, split
 from edgekd.distill import evaluate
+from edgekd.distill.qad import DEFAULT_QAT_TEACHER
 from edgekd.models import TeacherCNN, create_student
 
 ARCH_KEYS = ("schema", "name", "input_shape", "num_classes", "qat_format")
@@ -128,6 +129,15 @@ def test_cli_distill_qat_student_reloads_with_its_quantizers(teacher_file, digit
     assert is_qat_model(model)
     assert evaluate(model, digits_val[0]) == summary["student"]["val_accuracy"] >= 0.8
     assert (out / "distill.qat.ckpt").is_file()
+    assert summary["qat"]["teacher"] == DEFAULT_QAT_TEACHER  # --qat-teacher left out
+
+
+def test_cli_distill_qat_teacher_is_recorded_in_summary(teacher_file, tmp_path):
+    out = tmp_path / "out"
+    result = _distill(out, teacher_file[0], "--target", "x86-cpu-onnxruntime", "--qat", "--qat-teacher", "both")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["qat"]["teacher"] == "both" and summary["qat"]["self_weight"] == 0.5
 
 
 def test_cli_distill_trains_and_caches_the_default_teacher_without_teacher(tmp_path):
@@ -174,6 +184,9 @@ BAD = {
     "unknown dataset": (["--dataset", "nope"], "--dataset:", "digits, fashion-mnist, folder, mnist5k"),
     "missing image folder": (["--dataset", "folder", "--data-dir", "{tmp}/none"], "--data-dir", "not found"),
     "qat without target": (["--qat"], "--target", "--qat"),
+    "unknown qat teacher": (["--target", "x86-cpu-onnxruntime", "--qat", "--qat-teacher", "nope"], "qat_teacher",
+                            "self, teacher, both"),
+    "qat teacher without qat": (["--qat-teacher", "self"], "qat_teacher", "qat=True"),
     "unknown target": (["--target", "nope", "--qat"], "--target:", "x86-cpu-onnxruntime"),
     "resume without checkpoint": (["--resume"], "--resume:", "no checkpoint"),
     "missing teacher": (["--teacher", "{tmp}/none.pt"], "--teacher:", "not found"),

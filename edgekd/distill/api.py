@@ -5,8 +5,9 @@
 
 With ``qat=True`` the run has two phases: float distillation for ``epochs - qat_epochs`` epochs,
 then BatchNorm folding, fake quantizers for the target's numeric format (calibrated on training
-samples) and ``qat_epochs`` more epochs of distillation at ``qat_lr``. The returned QAT student
-compiles to a QDQ ONNX model with its learned scales (:func:`edgekd.quant.export_qdq`).
+samples) and ``qat_epochs`` more epochs of distillation at ``qat_lr``, taught by ``qat_teacher``
+(:mod:`edgekd.distill.qad`: the frozen float student, the teacher, or both). The returned QAT
+student compiles to a QDQ ONNX model with its learned scales (:func:`edgekd.quant.export_qdq`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from edgekd.data.sources import ArrayData, as_array_data
-from edgekd.distill import ddp
+from edgekd.distill import ddp, qad
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
@@ -45,14 +46,19 @@ def calibration_inputs(data: ArrayData, size: int = 256, seed: int = 0) -> torch
 
 def qat_fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: DistillLoss,
             teacher: nn.Module | None, config: TrainConfig, fmt: NumericFormat, *, qat_epochs: int | None = None,
-            qat_lr: float | None = None, calib_size: int = 256, teacher_cache=None) -> TrainResult:
+            qat_lr: float | None = None, calib_size: int = 256, teacher_cache=None,
+            qat_teacher: str | None = None, qat_self_weight: float = qad.DEFAULT_SELF_WEIGHT) -> TrainResult:
     """Float distillation, then QAT distillation in ``fmt``; both phases checkpoint and resume.
 
     ``config.epochs`` is the total; ``qat_epochs`` (default a third, at least 1) of them run
-    quantization-aware at ``qat_lr`` (default ``config.lr / 10``).
+    quantization-aware at ``qat_lr`` (default ``config.lr / 10``). ``qat_teacher`` picks who
+    teaches them (None: ``qad.DEFAULT_QAT_TEACHER``); with ``"self"`` and no float epochs, the
+    student as given is its own teacher. ``model.edgekd_qat["teacher"]`` records the choice.
     """
     from edgekd.quant import prepare_qat
 
+    qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
+    choice = qad.resolve(qat_teacher, loss, teacher)
     q_epochs = max(1, config.epochs // 3) if qat_epochs is None else int(qat_epochs)
     f_epochs = config.epochs - q_epochs
     if q_epochs < 1 or f_epochs < 0:
@@ -67,12 +73,16 @@ def qat_fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: D
         result = fit(student, train, val, loss, teacher, cfg, desc="distill", teacher_cache=teacher_cache)
         history += [{"phase": "float", **r} for r in result.history]
         student, resumed = result.model, result.resumed_from_epoch
+    q_teacher = qad.qat_teacher_module(choice, student, teacher, qat_self_weight)  # frozen before QAT starts
     qstudent = prepare_qat(student, fmt, calibration_inputs(train, calib_size, config.seed))
     cfg = dataclasses.replace(config, epochs=q_epochs, lr=qat_lr or config.lr / 10,
                               checkpoint=str(qckpt) if qckpt else None,
                               resume=bool(config.resume and qckpt and qckpt.exists()))
-    result = fit(qstudent, train, val, loss, teacher, cfg, desc=f"qat {fmt.key}", teacher_cache=teacher_cache)
+    result = fit(qstudent, train, val, loss, q_teacher, cfg, desc=f"qat {fmt.key}",
+                 teacher_cache=teacher_cache if q_teacher is teacher else None)
     history += [{"phase": "qat", **r} for r in result.history]
+    result.model.edgekd_qat = {**result.model.edgekd_qat, "teacher": choice,
+                               **({"self_weight": float(qat_self_weight)} if choice == "both" else {})}
     return TrainResult(result.model, history, resumed + result.resumed_from_epoch)
 
 
@@ -80,7 +90,8 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
             target: str | Target | NumericFormat | None = None, qat: bool = False, epochs: int = 10,
             qat_epochs: int | None = None, batch_size: int = 128, lr: float = 3e-3, qat_lr: float | None = None,
             seed: int = 0, augment: bool = False, out_dir: str | Path | None = None, resume: bool = False,
-            progress: bool = True, calib_size: int = 256) -> nn.Module:
+            progress: bool = True, calib_size: int = 256, qat_teacher: str | None = None,
+            qat_self_weight: float = qad.DEFAULT_SELF_WEIGHT) -> nn.Module:
     """Distill ``teacher`` into ``student``; quantization-aware in ``target``'s format when ``qat``.
 
     Args:
@@ -92,6 +103,9 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
         loss: a :class:`DistillLoss` (default ``KD()``), e.g. ``edgekd.losses.TopKLD(k=5)``.
         target: target name/path/``Target`` or a ``NumericFormat``; its format drives QAT.
         qat: train the last ``qat_epochs`` epochs under the target's fake quantizer.
+        qat_teacher: who teaches those epochs: ``"self"`` (the float student, frozen when QAT
+            starts), ``"teacher"`` or ``"both"`` (logits ``w·self + (1-w)·teacher``, ``w`` =
+            ``qat_self_weight``); None: :data:`edgekd.distill.qad.DEFAULT_QAT_TEACHER`.
         out_dir: where checkpoints, ``student.pt`` and ``distill.json`` go (rank 0 only); None: nowhere.
         resume: continue from the checkpoints in ``out_dir`` (at most one epoch is lost).
 
@@ -99,6 +113,9 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
         The trained student, in eval mode; ``student.edgekd_history`` holds the per-epoch records.
         Under ``torchrun`` every rank returns it; only rank 0 writes files.
     """
+    qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
+    if qat_teacher is not None and not qat:
+        raise ConfigError(f"qat_teacher={qat_teacher!r} only applies with qat=True")
     ctx = ddp.setup()
     train = as_array_data(train, "train")
     val = as_array_data(val, "val") if val is not None else None
@@ -109,7 +126,8 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
                          progress=progress)
     if qat:
         result = qat_fit(student, train, val, loss, teacher, config, resolve_format(target),
-                         qat_epochs=qat_epochs, qat_lr=qat_lr, calib_size=calib_size)
+                         qat_epochs=qat_epochs, qat_lr=qat_lr, calib_size=calib_size, qat_teacher=qat_teacher,
+                         qat_self_weight=qat_self_weight)
     else:
         result = fit(student, train, val, loss, teacher, config, desc="distill")
     model = result.model.eval()

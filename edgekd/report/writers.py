@@ -27,7 +27,8 @@ def build_report(*, target, artifact, validation, gate, data, teacher_info, stud
                      "latency_budget_ms": budget,
                      "within_budget": None if budget is None or not latency else latency["p50"] <= budget},
         "distillation": {"loss": {"name": type(loss).__name__, **loss.config()}, "config": asdict(config),
-                         "history": history, "resumed_from_epoch": resumed_from},
+                         "history": history, "resumed_from_epoch": resumed_from,
+                         "qat": getattr(student, "edgekd_qat", None)},  # format, layers, who taught QAT
         "gate": gate,
         "seconds": seconds,
         "environment": environment(),

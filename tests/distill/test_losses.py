@@ -95,6 +95,36 @@ def test_topkld_equals_kd_under_chain_rule_weights_for_any_k():
         assert torch.allclose(total.mean(), kd_kl(s, t, 1.0), atol=1e-5)
 
 
+@pytest.mark.parametrize("k", [1, 3, 9, 10])
+def test_topkld_equals_kd_for_any_k_with_mass_weighting(k):
+    torch.manual_seed(4)
+    s, t = torch.randn(16, 10) * 2, torch.randn(16, 10) * 2
+    value = topkld(s, t, k, 2.0, alpha=1.0, beta=1.0, mass_weight=1.0, weighting="mass")
+    assert torch.allclose(value, kd_kl(s, t, 2.0), rtol=1e-5, atol=1e-6)
+
+
+def test_topkld_knobs_move_the_loss_as_documented():
+    """β scales only the tail term, γ only the mass split; constant weights give the tail more than its mass."""
+    torch.manual_seed(5)
+    s, t = torch.randn(16, 10), torch.randn(16, 10) * 3
+    base = topkld(s, t, 2, 1.0, alpha=0.0, beta=0.0, mass_weight=0.0)
+    assert torch.allclose(base, torch.zeros(()))
+    tail = topkld(s, t, 2, 1.0, alpha=0.0, beta=1.0, mass_weight=0.0)
+    assert torch.allclose(topkld(s, t, 2, 1.0, alpha=0.0, beta=2.5, mass_weight=0.0), 2.5 * tail, rtol=1e-5)
+    split = topkld(s, t, 2, 1.0, alpha=0.0, beta=0.0, mass_weight=1.0)
+    assert torch.allclose(topkld(s, t, 2, 1.0, alpha=0.0, beta=0.0, mass_weight=3.0), 3.0 * split, rtol=1e-5)
+    mass_tail = topkld(s, t, 2, 1.0, alpha=0.0, beta=1.0, mass_weight=0.0, weighting="mass")
+    assert 0 < mass_tail < tail  # the tail's mass (< 1) no longer scales it down under constant weights
+
+
+@pytest.mark.parametrize("kwargs", [{"weighting": "nope"}, {"k": 0}, {"beta": -1.0}])
+def test_topkld_refuses_bad_knobs(kwargs):
+    from edgekd.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        create_loss("topkld", **kwargs)
+
+
 def test_dkd_terms_sum_to_kd_with_target_mass_weighting():
     """DKD's identity: KD = TCKD + (1 − p_t^target) · NCKD per sample (Zhao et al., eq. 3)."""
     torch.manual_seed(3)

@@ -14,8 +14,9 @@ def test_build_with_qat_exports_learned_scales_and_validates_in_onnxruntime(digi
     result = edgekd.build(digits_teacher, train=(train.x.numpy(), train.y.numpy()),
                           val=(val.x.numpy(), val.y.numpy()), target="x86-cpu-onnxruntime", out_dir=tmp_path,
                           student={"name": "resnet", "widths": (8, 16, 16)}, epochs=3, lr=5e-3, qat=True,
-                          search=False, progress=False, latency_runs=5)
+                          qat_teacher="self", search=False, progress=False, latency_runs=5)
     assert is_qat_model(result.student)
+    assert result.report["distillation"]["qat"]["teacher"] == "self"
     assert result.artifact.details["quantization"].startswith("qat")
     assert [r["phase"] for r in result.history] == ["float", "float", "qat"]
     assert result.report["artifact"]["accuracy"] > 0.6
