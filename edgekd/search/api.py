@@ -64,7 +64,18 @@ class SearchResult:
                 "flops": self.flops, "params": self.params, "proposals": len(self.history),
                 "scored": len(scored), "rejected": self.rejected,
                 "limits": {k: v for k, v in vars(self.limits).items()}, "seconds": self.seconds,
-                "log": self.log_path, "plot": self.plot_path}
+                "log": self.log_path, "plot": self.plot_path, "finalists": self.finalists()}
+
+    def finalists(self, k: int = 4) -> list[dict]:
+        """The ``k`` best-scoring accepted candidates, best first: arch, score, latency, params, phase."""
+        seen, out = set(), []
+        for r in sorted((r for r in self.history if r["rejected"] is None), key=lambda r: -r["score"]):
+            key = arch_key(r["arch"])
+            if key not in seen:
+                seen.add(key)
+                out.append({"arch": r["arch"], "score": r["score"], "predicted_latency_ms": r["latency_ms"],
+                            "params": r["params"], "flops": r["flops"], "phase": r["phase"]})
+        return out[:k]
 
 
 def search(teacher: nn.Module | None, train, target=None, *, space: str = "resnet", budget_ms: float | None = None,
@@ -72,7 +83,7 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
            seed: int = 0, batch_size: int = 64, teacher_init: str = "gaussian", max_flops: int | None = None,
            max_params: int | None = None, min_flops: int | None = None,
            latency: Callable[[dict], float] | None = None, out_dir: str | Path | None = None,
-           threads: int | None = None, progress: bool = True) -> SearchResult:
+           threads: int | None = None, progress: bool = True, include: list[dict] | None = None) -> SearchResult:
     """Search ``space`` for the student that ``score`` ranks best under the target's constraints.
 
     Args:
@@ -85,6 +96,9 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
         latency: replaces the latency model, ``fn(arch) -> ms`` (e.g. for a profiled device).
         out_dir: where ``search.jsonl`` and ``search.png`` are written; None writes nothing.
         threads: torch threads while scoring (None: unchanged); 1 is fastest on busy, shared CPUs.
+        include: architectures always proposed first (e.g. the default student family); each one
+            that meets the constraints is in the initial population, so the result scores at least
+            as high as every accepted one.
 
     Returns:
         A ``SearchResult``: ``.arch``, ``.score``, ``.predicted_latency_ms``, ``.build()``.
@@ -105,7 +119,8 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
     ctx = ScoreContext(x, y, teacher, teacher_init, seed)
     evaluate = _evaluator(cand_space, get_score(score), ctx, limits, predictor, shape, classes, seed)
     with torch_threads(threads or torch.get_num_threads()):
-        history = regularized_evolution(cand_space, evaluate, population, iterations, tournament, seed, progress)
+        history = regularized_evolution(cand_space, evaluate, population, iterations, tournament, seed, progress,
+                                        include=[_complete(a, cand_space) for a in include or ()])
     accepted = [r for r in history if r["rejected"] is None]
     if not accepted:
         raise ConfigError(f"search: no {space} candidate meets the constraints {limits}")
@@ -122,6 +137,15 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
     log.info("search chose %s (score %.4g, %s ms) after %d proposals, %d rejected", result.arch, result.score,
              result.predicted_latency_ms, len(history), result.rejected)
     return result
+
+
+def _complete(arch: dict, space) -> dict:
+    """An included architecture with every gene of ``space`` set (the activation defaults to its first choice)."""
+    out = dict(arch)
+    for gene, choices in space.genes:
+        key = gene.partition(".")[0]
+        out.setdefault(key, choices[0])
+    return out
 
 
 def _classes(teacher, data) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from edgekd.errors import ConfigError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.search.api import search
 from edgekd.search.scores import get_score
@@ -26,18 +27,59 @@ BUILD_SEARCH = {"space": "resnet-compact", "score": "diswot", "population": 6, "
                 "flops_factor": 2.0}
 
 
+DEFAULT_FAMILY_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # the default student's widths × these
+
+
+def default_family() -> list[dict]:
+    """The default student and its width-scaled siblings, smallest first: always in the search's population."""
+    base = {k: v for k, v in DEFAULT_STUDENT.items()}
+    return [{**base, "widths": tuple(max(4, int(round(w * f))) for w in base["widths"])}
+            for f in DEFAULT_FAMILY_SCALES]
+
+
+def teacher_constraints(teacher: nn.Module, target, teacher_latency: dict | None) -> dict:
+    """What every searched student must beat: fewer parameters than the teacher, and a latency below the
+    teacher compiled for this target (its measured p50 here, else its predicted one, else none and why)."""
+    budget = target.latency.budget_ms
+    params = sum(p.numel() for p in teacher.parameters())
+    rec = teacher_latency or {}
+    t_ms = rec.get("latency_p50_ms") if rec.get("latency_kind") in ("measured", "predicted") else None
+    limit = min(x for x in (budget, t_ms) if x is not None) if (budget, t_ms) != (None, None) else None
+    return {"max_params": params - 1, "teacher_params": params, "target_budget_ms": budget,
+            "teacher_latency_ms": t_ms, "teacher_latency_kind": rec.get("latency_kind") if t_ms is not None else None,
+            "teacher_latency_why_none": None if t_ms is not None else
+            (rec.get("latency_how") or rec.get("reason") or "the teacher was not compiled"),
+            "latency_limit_ms": limit}
+
+
 def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: str | Path | None = None,
-                   progress: bool = False) -> nn.Module:
-    """A fresh student of the architecture the build's search chose; its summary is ``model.edgekd_search``."""
+                   progress: bool = False, teacher_latency: dict | None = None) -> nn.Module:
+    """A fresh student of the architecture the build's search chose; its summary is ``model.edgekd_search``.
+
+    The student must have fewer parameters than the teacher and a predicted latency below the compiled
+    teacher's (``teacher_latency``: the report's ``teacher_artifact`` record) and the target's budget. The
+    default family is always proposed. Where nothing fits, the default student is distilled and the
+    summary says so (``outcome``: ``"none-fits"``, ``why``, ``fallback``).
+    """
     settings = dict(BUILD_SEARCH)
     factor = settings.pop("flops_factor")
     kwargs = {k: v for k, v in DEFAULT_STUDENT.items() if k != "name"}
     default = create_student(DEFAULT_STUDENT["name"], train.input_shape, train.num_classes, **kwargs)
     max_flops = int(factor * count_flops(default, train.input_shape))
-    result = search(teacher, train, target, max_flops=max_flops, seed=seed, out_dir=out_dir, progress=progress,
-                    **settings)
+    limits = teacher_constraints(teacher, target, teacher_latency)
+    try:
+        result = search(teacher, train, target, max_flops=max_flops, max_params=limits["max_params"],
+                        budget_ms=limits["latency_limit_ms"], seed=seed, out_dir=out_dir, progress=progress,
+                        include=default_family(), **settings)
+    except ConfigError as exc:  # nothing beats the teacher here: say so, distill the default, let ship decide
+        log.warning("%s: no student fits (%s); distilling the default student", target.name, exc)
+        default.edgekd_search = {"outcome": "none-fits", "why": str(exc), "fallback": "default-student",
+                                 "arch": dict(DEFAULT_STUDENT), "space": settings["space"],
+                                 "score_name": settings["score"], "constraints": limits, "finalists": []}
+        return default
     model = result.build()
-    model.edgekd_search = result.summary()
+    model.edgekd_search = {**result.summary(), "outcome": "found", "why": None, "fallback": None,
+                           "constraints": limits}
     return model
 
 

@@ -19,10 +19,12 @@ Evaluate = Callable[[dict], dict]  # arch -> {"score": float | None, "rejected":
 
 def regularized_evolution(space: Space, evaluate: Evaluate, population: int = 16, iterations: int = 48,
                           tournament: int = 4, seed: int = 0, progress: bool = False,
-                          max_init_tries: int | None = None) -> list[dict]:
+                          max_init_tries: int | None = None, include: list[dict] = ()) -> list[dict]:
     """Run the search; returns every proposal in order (``step``, ``phase``, ``arch`` + evaluate's keys).
 
-    The initial population is drawn at random until ``population`` candidates are accepted (or
+    ``include``: architectures proposed first (phase ``include``); those accepted join the initial
+    population, so the search ends with one at least as good (by score) as the best of them. The
+    rest of the initial population is drawn at random until ``population`` candidates are accepted (or
     ``max_init_tries`` draws, default 20 × population, are spent). A rejected child costs its
     iteration and leaves the population as it was.
 
@@ -41,6 +43,11 @@ def regularized_evolution(space: Space, evaluate: Evaluate, population: int = 16
         log.append(record)
         return record
 
+    for arch in include:
+        record = propose(dict(arch), "include")
+        if record["rejected"] is None and len(alive) < population:
+            alive.append(record)
+            bar.update(1)
     tries = max_init_tries or 20 * population
     for _ in range(tries):
         if len(alive) == population:

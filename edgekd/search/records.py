@@ -39,10 +39,14 @@ def write_plot(result, path: Path) -> str | None:
     fig, ax = plt.subplots(figsize=(6, 4))
     if pts:
         ax.scatter(*zip(*pts), s=14, alpha=0.6, label=f"scored ({len(pts)})")
+    fin = [(x_of(r), r["score"]) for r in (_finalist_records(result)) if x_of(r) is not None]
+    if fin:
+        ax.scatter(*zip(*fin), s=90, facecolors="none", edgecolors="green", linewidths=1.5, label="finalists")
     chosen_x = result.predicted_latency_ms if by_latency else result.flops / 1e6
     ax.scatter([chosen_x], [result.score], marker="*", s=220, c="red", label="chosen", zorder=3)
     if by_latency and result.limits.budget_ms is not None:
-        ax.axvline(result.limits.budget_ms, ls="--", c="gray", label=f"budget {result.limits.budget_ms} ms")
+        ax.axvline(result.limits.budget_ms, ls="--", c="gray",
+                   label=f"latency limit {result.limits.budget_ms:.3g} ms (budget or compiled teacher)")
     ax.set_xlabel(f"predicted latency (ms, {result.latency_kind})" if by_latency
                   else "MMACs (no latency model for this device)")
     ax.set_ylabel(f"score: {result.score_name}")
@@ -53,3 +57,14 @@ def write_plot(result, path: Path) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def _finalist_records(result) -> list[dict]:
+    keys = {json.dumps(f["arch"], sort_keys=True, default=list) for f in result.finalists()}
+    out, seen = [], set()
+    for r in result.history:
+        key = json.dumps(r["arch"], sort_keys=True, default=list)
+        if key in keys and key not in seen and r["rejected"] is None:
+            seen.add(key)
+            out.append(r)
+    return out

@@ -72,9 +72,73 @@ def test_build_uses_search_when_no_student(teacher, digits, tmp_path):
     srch = searched.report["search"]
     assert srch is not None and srch["space"] == "resnet-compact"
     assert searched.report["student"]["arch"] == srch["arch"]
-    assert srch["proposals"] >= 18 and 6 <= srch["scored"] <= 18  # population 6, 12 iterations
+    assert srch["proposals"] >= 18 and 1 <= srch["scored"] <= 18  # population 6, 12 iterations
+    # the teacher (TeacherCNN width 8) is small: every accepted student has fewer parameters
+    assert searched.report["student"]["params"] < searched.report["teacher"]["params"]
     assert (tmp_path / "a" / "_search" / "x86-cpu-onnxruntime" / "search.jsonl").exists()
     plain = edgekd.build(teacher, (train.x.numpy(), train.y.numpy()), (val.x.numpy(), val.y.numpy()),
                          out_dir=tmp_path / "b", search=False, **common)
     assert plain.report["search"] is None
     assert plain.report["student"]["arch"]["widths"] == DEFAULT_STUDENT["widths"]
+
+
+def _teacher_record(ms):
+    return {"latency_p50_ms": ms, "latency_kind": "measured"}
+
+
+def test_search_proposes_the_included_default_family_first_and_never_scores_below_it(teacher, digits):
+    from edgekd.search.build import default_family
+
+    family = default_family()
+    res = _run(teacher, digits, include=family)
+    first = res.history[: len(family)]
+    assert [r["phase"] for r in first] == ["include"] * len(family)
+    assert [r["arch"]["widths"] for r in first] == [a["widths"] for a in family]
+    accepted = [r["score"] for r in first if r["rejected"] is None]
+    assert accepted and res.score >= max(accepted)
+
+
+def test_search_student_keeps_students_smaller_and_faster_than_the_teacher(teacher, digits, tmp_path):
+    from edgekd.search.build import search_student
+    from edgekd.targets import load_target
+
+    train, _, _ = digits
+    big = TeacherCNN((1, 8, 8), 10, width=32)
+    limit = 0.05
+    model = search_student(big, train, load_target("x86-cpu-onnxruntime"), out_dir=tmp_path,
+                           teacher_latency=_teacher_record(limit))
+    srch = model.edgekd_search
+    params = sum(p.numel() for p in big.parameters())
+    assert srch["outcome"] == "found" and srch["constraints"]["latency_limit_ms"] == limit
+    assert srch["constraints"]["max_params"] == params - 1
+    log = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    accepted = [r for r in log if r["accepted"]]
+    assert accepted and all(r["params"] < params and r["latency_ms"] <= limit for r in accepted)
+    assert any(r["rejected"] and r["rejected"].startswith("params") for r in log)
+    assert srch["finalists"][0]["arch"] == srch["arch"] and len(srch["finalists"]) <= 4
+    assert [f["score"] for f in srch["finalists"]] == sorted((f["score"] for f in srch["finalists"]), reverse=True)
+
+
+def test_search_student_says_why_when_no_student_beats_the_teacher(teacher, digits):
+    from edgekd.search.build import search_student
+    from edgekd.targets import load_target
+
+    train, _, _ = digits
+    model = search_student(teacher, train, load_target("x86-cpu-onnxruntime"), teacher_latency=_teacher_record(1e-6))
+    srch = model.edgekd_search
+    assert srch["outcome"] == "none-fits" and srch["fallback"] == "default-student" and srch["why"]
+    assert model.edgekd_arch["widths"] == DEFAULT_STUDENT["widths"]
+    assert srch["constraints"]["latency_limit_ms"] == 1e-6
+
+
+def test_search_student_is_deterministic_for_a_seed(teacher, digits):
+    from edgekd.search.build import search_student
+    from edgekd.targets import load_target
+
+    train, _, _ = digits
+    big = TeacherCNN((1, 8, 8), 10, width=32)
+    target = load_target("x86-cpu-onnxruntime")  # its fitted latency profile: deterministic predictions
+    a, b = (search_student(big, train, target, seed=3, teacher_latency=_teacher_record(0.05)).edgekd_search
+            for _ in range(2))
+    assert a["latency_kind"] == "profile"
+    assert (a["arch"], a["score"], a["finalists"]) == (b["arch"], b["score"], b["finalists"])
