@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from edgekd._io import write_text
-from edgekd.report import plots
+from edgekd.report import explain, plots, versus
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1180px;
@@ -37,7 +37,8 @@ def render(matrix) -> str:
     manifest = matrix.manifest or {}
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>edgekd build report</title>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>",
-             _header(matrix, manifest), _summary(matrix), _plots(matrix), _details(matrix), _provenance(manifest),
+             _header(matrix, manifest), _summary(matrix), versus.versus_table(matrix), _plots(matrix),
+             _details(matrix), _provenance(manifest),
              "</body></html>"]
     return "\n".join(parts)
 
@@ -76,8 +77,10 @@ def _header(matrix, manifest: dict) -> str:
 def _latency_cell(report: dict | None) -> str:
     lat = ((report or {}).get("run") or {}).get("latency") or {}
     if lat.get("kind") in ("measured", "predicted") and lat.get("ms") is not None:
-        return f"{lat['ms']:.3f} <span class='muted'>({lat['kind']})</span>"
-    return "<span class='muted'>none: not measured on the device</span>" if report else "—"
+        return f"{explain.ms(lat['ms'])} <span class='muted'>({lat['kind']})</span>"
+    if not report:
+        return "—"
+    return "<span class='muted' title='not measured on the device'>none: not on the device</span>"
 
 
 def _budget_cell(report: dict | None) -> str:
@@ -131,8 +134,12 @@ def _plot_data(matrix) -> dict:
         teacher_pc = rep["teacher"].get("per_class_accuracy") or teacher_pc
         labels = rep["dataset"].get("classes") or labels
         key = (matrix.manifest.get("targets", {}).get(r.target) or {}).get("share_key") or r.target
-        lat = (rep.get("run") or {}).get("latency") or {}
+        lat = versus.student_latency(rep)
         art = rep["artifact"]
+        tart = rep.get("teacher_artifact") or {}
+        if tart.get("accuracy") is not None and tart.get("latency_p50_ms") is not None:
+            points.append({"name": f"{r.target}: teacher artifact", "accuracy": tart["accuracy"], "teacher": True,
+                           "latency_ms": tart["latency_p50_ms"], "kind": tart.get("latency_kind")})
         if art.get("accuracy") is not None:
             series[f"{r.target} ({art['precision']})"] = art.get("per_class_accuracy") or []
             points.append({"name": r.target, "accuracy": art["accuracy"], "latency_ms": lat.get("ms"),
@@ -144,7 +151,9 @@ def _plot_data(matrix) -> dict:
         histories.setdefault(key, rep["distillation"]["history"])
         if rep.get("search"):
             log = rep["search"].get("log")  # one search per format group, named by the target it ran for
-            searches.setdefault(Path(log).parent.name if log else key, search_points(rep["search"]))
+            points_of = search_points(rep["search"])
+            points_of["teacher_ms"] = (rep["search"].get("constraints") or {}).get("teacher_latency_ms")
+            searches.setdefault(Path(log).parent.name if log else key, points_of)
     return {"points": points, "series": series, "histories": histories, "searches": searches,
             "teacher_pc": teacher_pc, "labels": labels, "teacher_acc": teacher_acc}
 
@@ -162,9 +171,12 @@ def search_points(summary: dict) -> dict:
                 candidates.append({"score": rec["score"], "latency_ms": rec["latency_ms"]})
     chosen = summary.get("chosen") or {"score": summary.get("score"),
                                        "predicted_latency_ms": summary.get("predicted_latency_ms")}
+    finalists = [{"score": f["score"], "latency_ms": f.get("predicted_latency_ms")}
+                 for f in summary.get("finalists") or []]
     kind = summary.get("latency_kind")
     flops = kind == "flops"  # no latency model: the search ranked by MMACs, which a ms budget cannot be drawn on
-    return {"candidates": candidates, "chosen": chosen, "score_name": summary.get("score_name", "score"),
+    return {"candidates": candidates, "chosen": chosen, "finalists": finalists,
+            "score_name": summary.get("score_name", "score"),
             "budget_ms": None if flops else (summary.get("limits") or {}).get("budget_ms", summary.get("budget_ms")),
             "latency_label": "FLOPs proxy (MMAC, not ms: no latency model)" if flops else
             f"predicted latency (ms{', ' + kind if kind else ''})"}
@@ -194,7 +206,7 @@ def _plots(matrix) -> str:
         "Per-class top-1 minus the teacher's, in points, on the validation data: each validated artifact, and "
         "the fp32 student (torch) of each shared distillation.", 2, "No per-class data.")]
     clouds = [_figure(plots.search_cloud(s), f"Student search [{k}]: score vs predicted latency of every scored "
-                      "candidate, the chosen student starred.", 3 + i, f"Student search [{k}]: no scored candidates "
+                      "candidate, the finalists ringed, the chosen student starred, the compiled teacher's latency dotted.", 3 + i, f"Student search [{k}]: no scored candidates "
                       "with a latency in its log.") for i, (k, s) in enumerate(d["searches"].items())]
     out += ["<h2>Student search</h2>", *(clouds or ["<p class='muted'>No student search was run for this build "
                                                     "(the student was given or the default).</p>"])]
@@ -213,7 +225,7 @@ def _details(matrix) -> str:
             out.append(f"<p>{escape(r.reason)}</p>")
         if not rep:
             continue
-        art, lat = rep["artifact"], (rep.get("run") or {}).get("latency") or {}
+        art, lat = rep["artifact"], versus.student_latency(rep)
         kept = art.get("details", {}).get("kept_float") or []
         out.append("<ul>" + "".join(f"<li>{x}</li>" for x in (
             f"Artifact <code>{escape(art['path'])}</code>, {escape(art['precision'])}, {art['size_bytes'] / 1024:.1f} "
@@ -222,12 +234,13 @@ def _details(matrix) -> str:
             "Kept in float: " + (escape(", ".join(f"{k.get('layer')} ({k.get('reason')})" for k in kept)) or "none")
             + ".",
             f"Agreement with the fp32 student: {_fmt_pct(art.get('agreement_student'))}; mean KL to the teacher "
-            f"{art['kl_teacher']:.4f}." if "kl_teacher" in art else _reference_text(art),
-            f"Calibration: {escape(str(art.get('details', {}).get('calibration') or 'none'))}.",
+            f"{art['kl_teacher']:.4f}." if art.get("kl_teacher") is not None else _reference_text(art),
+            f"Calibration: {escape(versus.plain(art.get('details', {}).get('calibration') or 'none'))}.",
         )) + "</ul>")
         ops = art.get("details", {}).get("runtime_ops") or art.get("details", {}).get("exported_ops")
         if ops:
-            out.append(f"<details><summary>Operators</summary><code>{escape(str(ops))}</code></details>")
+            out.append(f"<details><summary>Operators</summary><code>{escape(versus.plain(ops))}</code></details>")
+        out.append(versus.search_explanation(rep))
     return "\n".join(out)
 
 
@@ -259,9 +272,9 @@ def _fmt_format(fmt: dict) -> str:
 
 def _latency_text(lat: dict) -> str:
     if lat.get("kind") == "measured":
-        return f"{lat['ms']:.3f} ms p50 ({lat.get('how')})"
+        return f"{explain.ms(lat['ms'])} p50 ({lat.get('how')})"
     if lat.get("kind") == "predicted":
-        return f"{lat['ms']:.3f} ms predicted ({lat.get('how')}); {lat.get('note', '')}"
+        return f"{explain.ms(lat['ms'])} predicted ({lat.get('how')}); {lat.get('note', '')}"
     return f"none — {lat.get('note') or 'not measured'} ({lat.get('how', '')})"
 
 
@@ -278,7 +291,7 @@ def _provenance(manifest: dict) -> str:
     rebuild = "".join(f"<li>{escape(name)}: {escape(_rebuild_text(t['reproducible']))}</li>"
                       for name, t in manifest.get("targets", {}).items() if t.get("reproducible"))
     return (f"<h2>Provenance</h2><p>git {escape(str(git.get('revision')))}{dirty}"
-            f"; seeds {escape(str(manifest.get('seeds')))}; {escape(str(env.get('cpu')))} ({env.get('cpus')} CPUs), "
+            f"; seeds {escape(versus.plain(manifest.get('seeds')))}; {escape(str(env.get('cpu')))} ({env.get('cpus')} CPUs), "
             f"Python {escape(str(env.get('python')))}.</p><p class='muted'>{escape(tools)}</p>"
             "<details><summary>Artifact files (sha256; full hashes in manifest.json)</summary><table><thead><tr>"
             "<th>target</th><th>file</th><th>sha256</th><th>bytes</th></tr></thead><tbody>" + rows

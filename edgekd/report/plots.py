@@ -48,28 +48,48 @@ def pareto(points: list[dict], teacher_accuracy: float | None) -> str | None:
     points = [p for p in points if p.get("latency_ms") is not None and p.get("accuracy") is not None]
     if not points:
         return None
+    teachers = [p for p in points if p.get("teacher")]
+    points = [p for p in points if not p.get("teacher")]
     fig = _figure(6.4, 4.0)
     ax = fig.add_subplot()
+    if teachers:  # the row to beat: the teacher compiled for each target, in the same runtime
+        ax.scatter([p["latency_ms"] for p in teachers], [p["accuracy"] * 100 for p in teachers], s=70, marker="D",
+                   facecolors="none", edgecolors="C1", label="teacher compiled for the target")
     for kind, style in ((MEASURED, {"marker": "o"}), (PREDICTED, {"marker": "s", "facecolors": "none"})):
         sel = [p for p in points if p["kind"] == kind]
         if sel:
             ax.scatter([p["latency_ms"] for p in sel], [p["accuracy"] * 100 for p in sel], s=48,
                        edgecolors="C0", label=f"{kind} latency", **({"c": "C0"} if kind == MEASURED else {}),
                        **{k: v for k, v in style.items()})
-    for p in points:
+    for p in points + teachers:
         ax.annotate(p["name"], (p["latency_ms"], p["accuracy"] * 100), textcoords="offset points", xytext=(5, 4),
                     fontsize=8)
-    front = pareto_front(points)
+    front = pareto_front(points) if points else []
     if len(front) > 1:
         ax.step([p["latency_ms"] for p in front], [p["accuracy"] * 100 for p in front], where="post", color="C2",
                 linewidth=1, label="Pareto front")
     if teacher_accuracy is not None:
         ax.axhline(teacher_accuracy * 100, color="grey", linestyle="--", linewidth=1, label="teacher (torch)")
+    ax.set_ylim(*accuracy_limits([p["accuracy"] for p in points + teachers] +
+                                 ([teacher_accuracy] if teacher_accuracy is not None else [])))
     ax.set_xlabel("latency, batch 1, p50 (ms)")
     ax.set_ylabel("artifact top-1 (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return _svg(fig)
+
+
+def accuracy_limits(accuracies: list[float], min_span: float = 2.0) -> tuple[float, float]:
+    """A top-1 axis in percent that spans at least ``min_span`` points and never passes 0 or 100."""
+    values = [a * 100 for a in accuracies if a is not None] or [0.0, 100.0]
+    low, high = min(values), max(values)
+    pad = max((min_span - (high - low)) / 2, 0.1 * (high - low), 0.25)
+    low, high = low - pad, high + pad
+    if high > 100:
+        low, high = max(0.0, low - (high - 100)), 100.0
+    if low < 0:
+        low, high = 0.0, min(100.0, high - low)
+    return low, high
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
@@ -104,8 +124,10 @@ def class_deltas(series: dict[str, list[float | None]], teacher: list[float | No
     ax.set_yticks(range(len(names)), names, fontsize=8)
     for i in range(len(names)):
         for c in range(len(teacher)):
-            if np.isfinite(delta[i, c]):
-                ax.text(c, i, f"{delta[i, c]:+.1f}", ha="center", va="center", fontsize=7)
+            if np.isfinite(delta[i, c]):  # white on the dark ends of the colour map, black elsewhere
+                dark = abs(delta[i, c]) > 0.55 * limit
+                ax.text(c, i, f"{delta[i, c]:+.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
     ax.set_xlabel("class")
     fig.colorbar(image, ax=ax, label="top-1 − teacher (points)")
     return _svg(fig)
@@ -125,12 +147,18 @@ def search_cloud(search: dict) -> str | None:
     fig = _figure(6.4, 4.0)
     ax = fig.add_subplot()
     ax.scatter([lat(c) for c in cands], [c["score"] for c in cands], s=10, alpha=0.5, label="candidates")
+    finalists = [f for f in search.get("finalists") or [] if f.get("score") is not None and lat(f) is not None]
+    if finalists:
+        ax.scatter([lat(f) for f in finalists], [f["score"] for f in finalists], s=70, facecolors="none",
+                   edgecolors="C2", linewidths=1.5, label="finalists")
     chosen = search.get("chosen")
     if chosen and chosen.get("score") is not None and lat(chosen) is not None:
         ax.scatter([lat(chosen)], [chosen["score"]], s=120, marker="*", color="C3", label="chosen")
     budget = search.get("budget_ms")
     if budget:
-        ax.axvline(budget, color="grey", linestyle="--", linewidth=1, label="latency budget")
+        ax.axvline(budget, color="grey", linestyle="--", linewidth=1, label="latency limit")
+    if search.get("teacher_ms"):
+        ax.axvline(search["teacher_ms"], color="C1", linestyle=":", linewidth=1.5, label="compiled teacher")
     ax.set_xlabel(search.get("latency_label", "predicted latency (ms)"))
     ax.set_ylabel(search.get("score_name", "score"))
     ax.grid(alpha=0.3)

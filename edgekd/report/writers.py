@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgekd._io import write_json, write_text
+from edgekd.report import explain
 from edgekd.report.environment import environment
 
 REPORT_SCHEMA = "edgekd.report/1"
@@ -85,7 +86,10 @@ def markdown(report: dict) -> str:
         f"{_ms(s.get('latency_ms'))} |",
         f"| artifact {a['precision']} | {a['backend']} | {_pct(a['accuracy'])} | {_pct(a['agreement_teacher'])} | "
         f"{_ms(a.get('latency_ms'))} |",
+        *_teacher_artifact_row(report.get("teacher_artifact")),
         "",
+        *[f"- **{x}**" for x in (explain.headline(report), explain.teacher_fits_sentence(report),
+                                 explain.ship_sentence(report)) if x],
     ]
     if a.get("kl_teacher") is not None:
         lines.append(f"- Artifact agreement with the fp32 student: {_pct(a.get('agreement_student'))}; "
@@ -101,8 +105,9 @@ def markdown(report: dict) -> str:
                      f"{_pct(check.get('agreement_student'))}.")
     lat_a, lat_t = a.get("latency_ms"), t.get("latency_ms")
     if lat_a and lat_t:
-        lines.append(f"- Artifact p50 is {lat_t['p50'] / lat_a['p50']:.1f}× faster than the teacher in torch eager "
-                     f"({lat_a['threads']} thread(s), batch 1, {lat_a['runs']} timed runs each, same run).")
+        lines.append(f"- Secondary: artifact p50 vs the teacher in torch eager (not the same runtime): "
+                     f"{lat_t['p50'] / lat_a['p50']:.1f}× ({lat_a['threads']} thread(s), batch 1, {lat_a['runs']} "
+                     "timed runs each, same run).")
     if a.get("latency_predicted_ms") is not None:
         err = a["latency_model"].get("error_vs_measured_pct")
         lines.append(f"- Predicted latency ({a['latency_model']['kind']} model): {a['latency_predicted_ms']:.3f} ms"
@@ -120,15 +125,30 @@ def markdown(report: dict) -> str:
                       f"accuracy {_pct(hist[-1].get('val_accuracy'))}."]
     srch = report.get("search")
     if srch:
-        lat = srch["predicted_latency_ms"]
-        lines += ["", f"Student searched ({srch['space']}, score {srch['score_name']}): `{srch['arch']}`, "
-                      f"predicted {'—' if lat is None else f'{lat:.3f}'} ms ({srch['latency_kind']}); "
-                      f"{srch['proposals']} proposals, {srch['rejected']} rejected, {srch['seconds']:.1f} s. "
-                      f"Log `{srch['log']}`, plot `{srch['plot']}`."]
+        lines += ["", *explain.search_sentences(srch)]
+        rows = explain.finalist_rows(srch)
+        if rows:
+            lines += ["", "| finalist | score | predicted latency | params | origin |", "|---|---|---|---|---|",
+                      *[f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} |" for r in rows]]
+        if srch.get("log"):
+            lines += ["", f"Search log `{srch['log']}`, plot `{srch.get('plot')}`."]
     env = report["environment"]
     lines += ["", f"Measured on {env['cpu']} ({env['cpus']} CPUs), Python {env['python']}, "
                   + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _teacher_artifact_row(t: dict | None) -> list[str]:
+    """The row to beat: the teacher compiled for the same target and run in its runtime."""
+    if not t:
+        return []
+    if t.get("status") != "run here":
+        lat = explain.ms(t.get("latency_p50_ms")) + (f" ({t['latency_kind']})" if t.get("latency_p50_ms") else "")
+        return [f"| teacher artifact {t.get('precision', '')} | {t.get('backend')} | {t['status']}: "
+                f"{t.get('reason', '')} | — | {lat} |"]
+    lat = t.get("latency_ms")
+    return [f"| **teacher artifact {t['precision']}** (row to beat) | {t['backend']} | {_pct(t['accuracy'])} | "
+            f"{_pct(t.get('agreement_teacher'))} | {_ms(lat) if lat else explain.ms(t.get('latency_p50_ms'))} |"]
 
 
 def write_reports(report: dict, folder: Path) -> None:

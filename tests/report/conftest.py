@@ -33,7 +33,44 @@ def _report(name, backend, precision, *, accuracy=None, latency=None, kind="none
                  "max_accuracy_drop": 1.0, "reasons": []},
         "run": {"latency": {"kind": kind, "ms": latency, "how": "measured here in onnxruntime, batch 1",
                             "note": "" if kind == "measured" else "not measured on the device (it is aarch64)"}},
+        **_baseline(latency, kind, accuracy),
     }
+
+
+def _baseline(latency, kind, accuracy):
+    """The teacher compiled for the target: measured 0.10522956111649119 ms where the student's latency is."""
+    t_ms = 0.10522956111649119 if kind == "measured" else None
+    speed = t_ms / latency if t_ms and latency else None
+    return {
+        "teacher_artifact": {"status": "run here" if kind == "measured" else "not run here", "precision": "int8",
+                             "backend": "onnxruntime", "accuracy": 0.9722222222222222 if t_ms else None,
+                             "latency_p50_ms": t_ms, "latency_kind": "measured" if t_ms else "none",
+                             "size_bytes": 250_000, "path": "teacher/t/model.onnx", "within_budget": bool(t_ms),
+                             "passes_accuracy_gate": bool(t_ms), "reason": "" if t_ms else "not run here: no device"},
+        "versus_teacher": {"speedup_vs_compiled_teacher": speed, "speedup_basis": "measured" if speed else None,
+                           "speedup_vs_teacher_torch_eager": 9.123456789 if speed else None,
+                           "accuracy_delta_points": (accuracy - 0.9722222222222222) * 100 if t_ms and accuracy else
+                           None, "size_ratio": 2.3831, "student_faster": speed > 1 if speed else None,
+                           "teacher_fits": True if t_ms else None},
+        "ship": {"requested": "auto", "choice": "student", "reason": "faster", "artifact": "t/model.onnx"},
+    }
+
+
+SEARCH = {"outcome": "found", "arch": {"name": "resnet", "depths": (1, 1, 1), "widths": (8, 16, 32), "act": "relu"},
+          "space": "resnet-compact", "score_name": "diswot", "score": -0.1, "predicted_latency_ms": 0.0421234567,
+          "proposals": 20, "rejected": 3, "seconds": 2.5, "latency_kind": "profile",
+          "constraints": {"teacher_params": 35674, "max_params": 35673, "latency_limit_ms": 0.105229561,
+                          "target_budget_ms": 0.5, "teacher_latency_ms": 0.105229561},
+          "finalists": [{"arch": {"name": "resnet", "widths": (8, 16, 32)}, "score": -0.1,
+                         "predicted_latency_ms": 0.0421234567, "params": 19810, "phase": "include"},
+                        {"arch": {"name": "resnet", "widths": (8, 24, 32)}, "score": -0.2,
+                         "predicted_latency_ms": 0.05, "params": 25000, "phase": "mutate"}]}
+
+
+@pytest.fixture
+def search_summary() -> dict:
+    """A build report's ``search`` section with finalists and the teacher constraints."""
+    return dict(SEARCH)
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ def test_html_never_shows_a_not_run_target_as_passed(synthetic_matrix):
 
 def test_html_labels_latency_as_measured_or_not_measured(synthetic_matrix):
     page = render(synthetic_matrix)
-    assert "0.050 <span class='muted'>(measured)</span>" in _row(page, "x86-cpu-onnxruntime")
-    assert "none: not measured on the device" in _row(page, "raspberry-pi-onnxruntime")
+    assert "0.05 ms <span class='muted'>(measured)</span>" in _row(page, "x86-cpu-onnxruntime")
+    assert "none: not on the device" in _row(page, "raspberry-pi-onnxruntime")
 
 
 def test_html_verdict_is_not_ok_when_a_target_failed_its_gate(synthetic_matrix):
@@ -59,3 +59,26 @@ def test_html_plots_the_search_cloud_from_the_search_log(synthetic_matrix, tmp_p
     page = render(synthetic_matrix)
     assert page.count("<svg") == 4 and "Student search [x86-cpu-onnxruntime]" in page
     assert "No student search was run" not in page
+
+
+def _text(page: str) -> str:
+    page = re.sub(r"<svg.*?</svg>", "", page, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", page, flags=re.S)))
+
+
+def test_html_shows_the_compiled_teacher_and_both_speedups(synthetic_matrix):
+    page = render(synthetic_matrix)
+    table = page[page.index("Versus the teacher compiled"):]
+    row = re.search(r"<tr><td>x86-cpu-onnxruntime</td>.*?</tr>", table, re.S).group(0)
+    cells = [unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td>(.*?)</td>", row)]
+    assert cells[3] == "0.105 ms (measured)" and cells[4] == "0.05 ms (measured)"
+    assert cells[5] == "2.10×" and cells[6] == "9.12×"  # vs compiled teacher (headline), vs torch eager
+    assert cells[9] == "yes" and cells[10] == "student"
+
+
+def test_html_rounds_numbers_for_people_and_shows_no_python_values(synthetic_matrix, search_summary):
+    synthetic_matrix.results[0].report["search"] = search_summary
+    text = _text(render(synthetic_matrix))
+    assert not re.search(r"\d\.\d{5,}", text), re.search(r".{40}\d\.\d{5,}.{20}", text)
+    assert "None" not in text and "{'" not in text and "(1, 1, 1)" not in text
+    assert "resnet depths 1-1-1 widths 8-16-32 relu" in text and "default family" in text

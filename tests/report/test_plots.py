@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -45,3 +47,28 @@ def test_scope_ids_prefixes_ids_and_their_references():
     svg = '<svg><clipPath id="p1"/><g clip-path="url(#p1)"/><use xlink:href="#p1"/></svg>'
     out = plots.scope_ids(svg, "fig2")
     assert 'id="fig2-p1"' in out and "url(#fig2-p1)" in out and 'href="#fig2-p1"' in out and '"p1"' not in out
+
+
+@pytest.mark.parametrize("accs, low, high", [([0.988, 0.989], None, None), ([0.999, 1.0], None, 100.0),
+                                             ([0.5, 0.9], 0.0, None)])
+def test_accuracy_limits_span_two_points_at_least_and_stay_within_0_and_100(accs, low, high):
+    lo, hi = plots.accuracy_limits(accs)
+    assert hi - lo >= 2.0 and 0.0 <= lo and hi <= 100.0
+    assert lo <= min(accs) * 100 and hi >= max(accs) * 100
+    if high is not None:
+        assert hi == high
+
+
+def test_class_deltas_write_white_labels_on_dark_cells_only():
+    svg = plots.class_deltas({"int8": [0.5, 0.99]}, [1.0, 1.0], ["zero", "one"])
+    labels = re.findall(r'<text[^>]*style="[^"]*fill: ?(#[0-9a-f]+|white|black)[^"]*"[^>]*>([^<]*)<', svg)
+    colours = {text.strip(): fill for fill, text in labels}
+    assert colours.get("-50.0") in ("#ffffff", "white")
+    assert "-1.0" in svg and colours.get("-1.0", "black") in ("#000000", "black")  # matplotlib omits its default
+
+
+def test_search_cloud_rings_the_finalists_and_marks_the_compiled_teacher():
+    svg = plots.search_cloud({"candidates": [{"score": 1.0, "latency_ms": 0.3}, {"score": 2.0, "latency_ms": 0.5}],
+                              "finalists": [{"score": 2.0, "latency_ms": 0.5}], "teacher_ms": 0.55,
+                              "chosen": {"score": 2.0, "latency_ms": 0.5}, "budget_ms": 0.55})
+    assert "finalists" in svg and "compiled teacher" in svg
