@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from edge_server.app import ServerConfig, create_app
+from edge_server.connections import uvicorn_limits
 from edge_server.service import ImageLimits
 
 
@@ -21,6 +22,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-image-side", type=int, default=ImageLimits.max_side)
     p.add_argument("--no-verify", action="store_true", help="serve even if the artifact's files do not match "
                    "artifact.json's sha256 (logged; /health says verified: false)")
+    p.add_argument("--request-timeout", type=float, default=10.0, help="seconds to receive a whole request; "
+                   "idle or slow connections are closed after it")
+    p.add_argument("--max-connections", type=int, default=256, help="open connections beyond this are refused")
+    p.add_argument("--keep-alive", type=float, default=5.0, help="seconds an idle kept-alive connection stays open")
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
@@ -34,7 +39,8 @@ def main(argv=None) -> None:
                           threads=args.threads, image=ImageLimits(max_side=args.max_image_side),
                           verify=not args.no_verify)
     app = create_app(args.artifact, config)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                **uvicorn_limits(args.request_timeout, args.max_connections, args.keep_alive))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from edge_server.limits import BodyLimitMiddleware
 from edge_server.metrics import Metrics
 from edge_server.service import ImageLimits, ModelService, RequestError
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/webp", "image/gif")
 PREDICT_ROUTES = ("/predict",)
@@ -77,6 +79,7 @@ def _add_middleware(app: FastAPI, metrics: Metrics, config: ServerConfig) -> Non
         try:
             response = await call_next(request)
         except Exception:  # noqa: BLE001 - count it; the server answers 500 and keeps serving
+            log.exception("500 on %s %s", request.method, request.url.path)  # with the traceback
             response = _error(500, "internal", "internal error; see the server log")
         ms = (time.perf_counter() - start) * 1e3
         route = request.url.path if request.url.path in ("/", "/health", "/metrics", *PREDICT_ROUTES) else "other"
@@ -123,6 +126,9 @@ async def _read_input(request: Request, service: ModelService, config: ServerCon
             payload = json.loads(await request.body())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+        except (RecursionError, ValueError) as exc:  # nested too deep; an integer of over 4300 digits
+            raise RequestError(422, "json_limits", f"the JSON body is nested too deep or holds too large a "
+                               f"number: {type(exc).__name__}") from None
         return await asyncio.to_thread(service.tensor_from_json, payload, config.max_tensor_batch)
     if ctype == "multipart/form-data":
         data = await _multipart_image(request)

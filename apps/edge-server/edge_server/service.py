@@ -128,7 +128,7 @@ class ModelService:
             raise RequestError(422, "tensor_payload", 'the JSON body must be an object with one key, "tensor"')
         try:
             x = np.asarray(payload["tensor"], dtype=np.float32)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise RequestError(422, "tensor_values", f"tensor is not a rectangular array of numbers: {exc}") from exc
         expected, sent = tuple(self.spec.input_shape), list(x.shape)
         if x.ndim == 3:
