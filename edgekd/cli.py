@@ -341,10 +341,13 @@ def main() -> None:  # console-script entry point
             raise
         print_error(exc)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    except OSError as exc:
-        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as exc:  # a path the user gave: a file where a folder goes, no permission, a full disk
+        if debug or exc.filename is None and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        print_error(f"no space left on {exc.filename or 'the output device'}")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            print_error(f"no space left on {exc.filename or 'the output device'}")
+        else:
+            print_error(f"{exc.filename}: {exc.strerror or type(exc).__name__}")
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 

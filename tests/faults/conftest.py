@@ -7,6 +7,23 @@ import pytest
 import torch
 from torch import nn
 
+# what a failing case of each module would be (bench/faults.py counts failures by it); a test's own
+# ``@pytest.mark.fault(...)`` overrides its module's
+KINDS = ("crash", "hang", "data loss", "security")
+MODULE_KIND = {"test_paths": "data loss", "test_transaction": "data loss", "test_integrity": "security",
+               "test_preflight": "crash", "test_inputs": "crash", "test_server": "crash"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault(kind): what a failure of this fault case would be: " + ", ".join(KINDS))
+
+
+def fault_kind(item) -> str:
+    marker = item.get_closest_marker("fault")
+    if marker is not None:
+        return marker.args[0]
+    return MODULE_KIND.get(item.module.__name__.rsplit(".", 1)[-1], "crash")
+
 
 def tiny_model(classes: int = 3) -> nn.Module:
     torch.manual_seed(0)

@@ -243,3 +243,20 @@ def test_cli_main_full_disk_is_one_line(monkeypatch, capsys):
         cli.main()
     err = capsys.readouterr().err
     assert info.value.code == 2 and "/mnt/out/model.onnx" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("error", [FileExistsError(17, "File exists", "/x/out/build.log"),
+                                   PermissionError(13, "Permission denied", "/x/out"),
+                                   NotADirectoryError(20, "Not a directory", "/x/file/out")])
+def test_cli_main_os_error_on_a_path_is_one_line_exit_2(monkeypatch, capsys, error):
+    from edgekd import cli
+
+    def fail():
+        raise error
+
+    monkeypatch.setattr(cli, "app", fail)
+    monkeypatch.setattr(sys, "argv", ["edgekd", "build"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and error.filename in err and "Traceback" not in err
