@@ -22,7 +22,7 @@ EXIT_GATE_FAILED, EXIT_BAD_INPUT = 1, 2
 
 def print_error(exc: BaseException) -> None:
     """One error line on stderr; escaped, so "pip install 'edgekd[openvino]'" keeps its brackets."""
-    console.print(f"[red]error:[/red] {escape(str(exc))}")
+    console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)  # one line, however long
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -39,7 +39,18 @@ def build(
                                                     "(default: x86-cpu-onnxruntime)."),
     all_targets: bool = typer.Option(False, "--all", help="Build every target in the targets folders."),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="Output folder; artifacts go to OUT/<target>/."),
-    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (default: mnist5k)."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (default: mnist5k), or folder "
+                                                     "(your images: --data-dir)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Your images, DATA_DIR/<class>/<image> "
+                                                                     "(implies --dataset folder)."),
+    val_dir: Optional[Path] = typer.Option(None, "--val-dir", help="Validation images in the same class "
+                                                                   "folders (default: hold out --val-fraction)."),
+    image_size: Optional[str] = typer.Option(None, "--image-size", metavar="N|HxW",
+                                             help="Resize --data-dir images to N×N or H×W pixels (default 32)."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="--data-dir images as 1 (grayscale) or 3 "
+                                                                    "(RGB, default) channels."),
+    val_fraction: float = typer.Option(0.2, min=0.01, max=0.9, help="Held-out share when the dataset has no "
+                                                                    "test split and no --val-dir is given."),
     student: Optional[str] = typer.Option(None, help="Student registry name (default: a small ResNet)."),
     epochs: int = typer.Option(30, min=1, help="Distillation epochs."),
     seed: int = typer.Option(0, help="Seed for splits, initialisation and data order."),
@@ -52,7 +63,8 @@ def build(
                                               "(the frozen float student), teacher or both (default: teacher)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Distill, quantize, compile and validate a student for each target, on the built-in data.
+    """Distill, quantize, compile and validate a student for each target, on the built-in data or your
+    image folder (--data-dir).
 
     Targets sharing a numeric format share one distillation. Writes OUT/<target>/, OUT/manifest.json
     and OUT/report.html. Exit 0 only if every target was built and every target validated here
@@ -68,16 +80,19 @@ def build(
     if all_targets and target:
         console.print("[red]error:[/red] pass either --all or --target, not both")
         raise typer.Exit(EXIT_BAD_INPUT)
-    try:  # all target files are checked before any work
+    try:  # all target files and data options are checked before any work
         targets = resolve_targets(None if all_targets else (target or ["x86-cpu-onnxruntime"]))
-    except ConfigError as exc:
+        _check_data_flags(dataset, data_dir, val_dir, image_size, channels)
+    except (ConfigError, DataError) as exc:
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
                            qat_teacher=qat_teacher,
-                           calib_size=calib_size, resume=resume, search=search, qat=qat, command=command)
+                           calib_size=calib_size, resume=resume, search=search, qat=qat, command=command,
+                           data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
+                           val_fraction=val_fraction)
     except (ConfigError, DataError) as exc:
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -91,6 +106,26 @@ def build(
             console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(str(r.reason))}")
     console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}")
     raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
+
+
+def _check_data_flags(dataset, data_dir, val_dir, image_size, channels) -> None:
+    """The data options of ``build``, named as typed, before anything is loaded or trained."""
+    from edgekd.data.builtin import folder_options
+
+    if dataset == "folder" and data_dir is None:
+        raise ConfigError("--dataset folder needs --data-dir DIR (DIR/<class>/<image>)")
+    folder_only = [f for f, v in (("--val-dir", val_dir), ("--image-size", image_size), ("--channels", channels))
+                   if v is not None]
+    if folder_only and data_dir is None:
+        raise ConfigError(f"{', '.join(folder_only)} only with --data-dir (your image folder)")
+    if data_dir is not None and dataset not in (None, "folder", "fashion-mnist"):
+        raise ConfigError(f"--data-dir: dataset {dataset!r} reads no folder; drop --dataset or --data-dir")
+    if folder_only and dataset == "fashion-mnist":
+        raise ConfigError(f"{', '.join(folder_only)}: fashion-mnist has its own size and test split")
+    folder_options(image_size, channels, ("--image-size", "--channels"))
+    for flag, path in (("--data-dir", data_dir), ("--val-dir", val_dir)):
+        if path is not None and not path.is_dir():
+            raise ConfigError(f"{flag} {path}: folder not found")
 
 
 def matrix_table(matrix) -> Table:

@@ -106,12 +106,14 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
               epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0,
               augment: bool | None = None, calib_size: int | None = None, val_fraction: float = 0.2,
               resume: bool = False, progress: bool = True, latency_runs: int = 200, search: bool = True,
-              qat: bool = False, command: str | None = None, html: bool = True) -> MatrixResult:
+              qat: bool = False, command: str | None = None, html: bool = True,
+              data_dir=None, val_dir=None, image_size=None, channels: int | None = None) -> MatrixResult:
     """Build every target in ``targets`` (None: all known targets) from one teacher and dataset.
 
     Arguments are those of :func:`edgekd.build`, plus ``targets`` (names, TOML paths or
     :class:`~edgekd.targets.Target` objects), ``command`` (recorded in the manifest) and ``html``
-    (write ``out_dir/report.html``). Writes ``out_dir/<target>/`` per built target,
+    (write ``out_dir/report.html``); ``data_dir``, ``val_dir``, ``image_size`` and ``channels`` read an
+    image folder as in :func:`edgekd.build`. Writes ``out_dir/<target>/`` per built target,
     ``out_dir/manifest.json`` and ``out_dir/report.html``. Targets sharing a numeric format share
     one student search (under the tightest latency budget among them and only the operators all of
     them run); one distillation serves every target with the same student (with ``qat=True``, only
@@ -129,7 +131,8 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
     chosen = resolve_targets(targets)
     out_dir = Path(out_dir)
     with deterministic(seed):
-        data = _prepare_data(train, val, dataset, spec, val_fraction, seed)
+        data = _prepare_data(train, val, dataset, spec, val_fraction, seed, data_dir=data_dir, val_dir=val_dir,
+                             image_size=image_size, channels=channels)
         teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
         loss = loss or KD()
         settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, resume=resume,

@@ -13,7 +13,7 @@ from torch import nn
 
 from edgekd.backends.base import Artifact
 from edgekd.compile import compile as compile_model
-from edgekd.data.builtin import DEFAULT_DATASET, load_dataset
+from edgekd.data.builtin import load_dataset
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import PreprocessSpec, identity_spec
 from edgekd.data.splits import split
@@ -56,7 +56,9 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
           dataset: str | None = None, spec: PreprocessSpec | None = None, loss: DistillLoss | None = None,
           epochs: int = 30, batch_size: int = 128, lr: float = 3e-3, seed: int = 0, augment: bool | None = None,
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
-          progress: bool = True, latency_runs: int = 200, search: bool = True, qat: bool = False) -> BuildResult:
+          progress: bool = True, latency_runs: int = 200, search: bool = True, qat: bool = False,
+          data_dir: str | Path | None = None, val_dir: str | Path | None = None, image_size=None,
+          channels: int | None = None) -> BuildResult:
     """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
 
     Args:
@@ -76,11 +78,16 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             (``edgekd.distill.api.qat_fit``); the artifact then carries the learned scales.
         qat_teacher: who teaches the QAT epochs: ``"self"`` (the frozen float student),
             ``"teacher"`` or ``"both"`` (:mod:`edgekd.distill.qad`); None: its default. In report.json.
+        data_dir: your images, ``data_dir/<class>/<image>`` (the ``folder`` dataset); labels are the
+            sorted class folder names. ``val_dir``: validation images in the same class folders
+            (default: a stratified ``val_fraction`` of ``data_dir``). ``image_size``: N or (H, W)
+            pixels (default 32); ``channels``: 1 (grayscale) or 3 (RGB, default).
     """
     started = time.perf_counter()
     target = load_target(target)
     out_dir = Path(out_dir)
-    data = _prepare_data(train, val, dataset, spec, val_fraction, seed)
+    data = _prepare_data(train, val, dataset, spec, val_fraction, seed, data_dir=data_dir, val_dir=val_dir,
+                         image_size=image_size, channels=channels)
     teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
     student_model = _prepare_student(student, data, teacher, target, search=search, seed=seed,
                                      out_dir=out_dir / "_search" / target.name, progress=progress)
@@ -158,18 +165,22 @@ class _Data:
         return max(self.train.num_classes, self.val.num_classes)
 
 
-def _prepare_data(train, val, dataset, spec, val_fraction, seed) -> _Data:
+def _prepare_data(train, val, dataset, spec, val_fraction, seed, *, data_dir=None, val_dir=None, image_size=None,
+                  channels=None) -> _Data:
+    from edgekd.data.builtin import data_request
+
     if train is None:
         if val is not None:
             raise DataError("val was given without train; pass both, or neither for the built-in dataset")
-        bundle = load_dataset(dataset or DEFAULT_DATASET)
+        name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
+        bundle = load_dataset(name, **kwargs)
         if bundle.test is not None:
             train_data, val_data = bundle.train, bundle.test
         else:
-            val_data, train_data = split(bundle.train, int(len(bundle.train) * val_fraction), seed)
+            val_data, train_data = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
         return _Data(bundle.name, train_data, val_data, bundle.spec, True, True)
-    if dataset is not None:
-        raise DataError("pass either dataset=... or train=..., not both")
+    if dataset is not None or data_dir is not None:
+        raise DataError("pass either dataset=... / data_dir=... or train=..., not both")
     train_data = as_array_data(train, "train")
     if val is None:
         val_data, train_data = split(train_data, max(1, int(len(train_data) * val_fraction)), seed)
@@ -197,21 +208,29 @@ def _digest(data: ArrayData) -> str:
 def _prepare_teacher(teacher, data: _Data, seed: int, progress: bool):
     if teacher is None:
         teacher = default_teacher(data.train.input_shape, data.num_classes)
-        recipe = {**TEACHER_RECIPE, "dataset": data.name, "train_size": len(data.train)}
-        path = teacher_cache_path(data.name, type(teacher).__name__, seed, recipe)
+        # an image folder is keyed by its content: two folders of the same name are different data
+        key = f"{data.name}-{_digest(data.train)}" if data.name.startswith("folder:") else data.name
+        recipe = {**TEACHER_RECIPE, "dataset": key, "train_size": len(data.train)}
+        path = teacher_cache_path(key, type(teacher).__name__, seed, recipe)
         meta = load_cached_teacher(teacher, path)
-        if meta is None:
+        trained_now = meta is None
+        if trained_now:
             config = TrainConfig(epochs=TEACHER_RECIPE["epochs"], batch_size=TEACHER_RECIPE["batch_size"],
                                  lr=TEACHER_RECIPE["lr"], seed=seed, augment=TEACHER_RECIPE["augment"],
                                  progress=progress)
             from edgekd.distill.losses import CE
 
+            # minutes on a busy CPU: say so before it starts
+            log.info("training the teacher (%s) for %d epochs on %d %s images; cached for later builds",
+                     type(teacher).__name__, config.epochs, len(data.train), data.name)
             fit(teacher, data.train, None, CE(), None, config, desc="teacher")
             meta = {"val_accuracy": evaluate(teacher, data.val), "recipe": recipe}
             save_cached_teacher(teacher, path, meta)
-        info = {"arch": type(teacher).__name__, "source": "edgekd default, cached", "cache": str(path), **meta}
+        info = {"arch": type(teacher).__name__, "source": "edgekd default, " + ("trained now" if trained_now
+                                                                               else "cached"),
+                "trained_now": trained_now, "cache": str(path), **meta}
     else:
-        info = {"arch": type(teacher).__name__, "source": "user"}
+        info = {"arch": type(teacher).__name__, "source": "user", "trained_now": False}
     _check_teacher_fits(teacher, data)
     info["params"] = sum(p.numel() for p in teacher.parameters())
     return teacher.eval(), info

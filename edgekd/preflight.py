@@ -110,6 +110,10 @@ def check_build(args: dict, target_arg: str) -> list[str]:
         raise ConfigError(f"out_dir: expected a folder path, got {out!r}")
     check_settings(args)
     check_labels(args)
+    if args.get("train") is None:  # the built-in dataset or an image folder: checked without reading images
+        from edgekd.data.builtin import data_request
+
+        data_request(*(args.get(k) for k in ("dataset", "data_dir", "val_dir", "image_size", "channels")))
     targets = args.get(target_arg)
     chosen = check_targets(targets)
     check_writable(Path(out))

@@ -98,10 +98,84 @@ def fashion_mnist(root: str | Path = FASHION_MNIST_DIR) -> DatasetBundle:
 
 
 @register_dataset("folder")
-def image_folder(root: str | Path, size: tuple[int, int] = (32, 32), color: str = "rgb") -> DatasetBundle:
-    """An image folder ``root/<class>/<image>``, normalized to [-1, 1] per channel."""
+def image_folder(root: str | Path, size: tuple[int, int] = (32, 32), color: str = "rgb",
+                 val_root: str | Path | None = None) -> DatasetBundle:
+    """An image folder ``root/<class>/<image>``, normalized to [-1, 1] per channel.
+
+    ``val_root``: validation images in the same class sub-folders (the bundle's ``test``); without
+    it the caller holds out a split of ``root``.
+    """
     pixels, labels, classes = load_image_folder(root, size, color)
+    if len(classes) < 2:
+        raise DataError(f"{root}: one class folder ({classes[0]}); a classifier needs at least two")
     channels = pixels.shape[1]
     spec = PreprocessSpec(input_shape=(channels, *size), color=color, mean=(0.5,) * channels,
                           std=(0.5,) * channels, labels=tuple(classes))
-    return DatasetBundle(f"folder:{Path(root).name}", _to_data(pixels, labels, spec), None, spec)
+    test = None
+    if val_root is not None:
+        test = _to_data(*load_image_folder(val_root, size, color, classes)[:2], spec)
+    return DatasetBundle(f"folder:{Path(root).name}", _to_data(pixels, labels, spec), test, spec)
+
+
+def data_request(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None) -> tuple[str, dict]:
+    """``build``'s data arguments → the dataset name and its ``load_dataset`` keywords.
+
+    Checks them (folders exist, sizes in range, no folder options for a built-in dataset) without
+    reading an image, so a build can refuse bad input before it writes anything.
+
+    Raises:
+        DataError: naming the argument.
+    """
+    dataset = dataset or ("folder" if data_dir is not None else DEFAULT_DATASET)
+    if dataset not in _DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(list_datasets())}")
+    if dataset == "folder" and data_dir is None:
+        raise DataError("data_dir: the folder dataset needs the image folder (DATA_DIR/<class>/<image>)")
+    if data_dir is not None and dataset not in ("folder", "fashion-mnist"):
+        raise DataError(f"data_dir: dataset {dataset!r} reads no folder; drop it")
+    folder_only = [k for k, v in (("val_dir", val_dir), ("image_size", image_size), ("channels", channels))
+                   if v is not None]
+    if folder_only and dataset != "folder":
+        raise DataError(f"{', '.join(folder_only)}: only for image folders (data_dir=DIR); dataset {dataset!r} "
+                        "has its own")
+    kwargs = folder_options(image_size, channels) if dataset == "folder" else {}
+    for name, path in (("data_dir", data_dir), ("val_dir", val_dir)):
+        if path is not None and not Path(path).is_dir():
+            raise DataError(f"{name}: {path}: folder not found")
+    if data_dir is not None:
+        kwargs["root"] = data_dir
+    if val_dir is not None:
+        kwargs["val_root"] = val_dir
+    return dataset, kwargs
+
+
+def folder_options(image_size=None, channels=None, names=("image_size", "channels")) -> dict:
+    """``image_size`` (N, "N", "HxW" or (H, W)) and ``channels`` (1 or 3) → ``image_folder`` keywords.
+
+    Raises:
+        DataError: naming the option as ``names`` spells it (the CLI passes its flags).
+    """
+    kwargs = {}
+    if image_size is not None:
+        kwargs["size"] = _image_size(image_size, names[0])
+    if channels is not None:
+        if channels not in (1, 3):
+            raise DataError(f"{names[1]} {channels}: expected 1 (grayscale) or 3 (RGB)")
+        kwargs["color"] = "gray" if channels == 1 else "rgb"
+    return kwargs
+
+
+def _image_size(value, name: str) -> tuple[int, int]:
+    given = value
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        try:
+            value = tuple(int(p) for p in parts)
+        except ValueError:
+            raise DataError(f"{name} {value!r}: expected N or HxW pixels (32, 28x28)") from None
+    elif isinstance(value, int):
+        value = (value,)
+    size = tuple(value) * (2 if len(tuple(value)) == 1 else 1)
+    if len(size) != 2 or not all(isinstance(v, int) and 4 <= v <= 1024 for v in size):
+        raise DataError(f"{name} {given!r}: expected N or HxW, each 4 to 1024 pixels")
+    return size

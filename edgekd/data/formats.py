@@ -60,19 +60,31 @@ def load_idx_dataset(root: str | Path, split: str = "train") -> tuple[np.ndarray
     return images[:, None].astype(np.uint8), labels.astype(np.int64)
 
 
-def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb"):
-    """``root/<class>/<image>`` → uint8 (N, C, H, W), labels, class names (sorted)."""
+def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb", classes=None):
+    """``root/<class>/<image>`` → uint8 (N, C, H, W), labels, class names (sorted).
+
+    ``classes``: the label order of another folder (a validation folder takes its train folder's);
+    a sub-folder not among them is an error, a class without a sub-folder simply has no images.
+    """
     from PIL import Image, UnidentifiedImageError
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes:
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not found:
         raise DataError(f"{root}: no class sub-folders (expected root/<class>/<image>)")
+    if classes is not None:
+        unknown = [c for c in found if c not in classes]
+        if unknown:
+            raise DataError(f"{root}: class folder(s) {', '.join(unknown)} not among the training classes "
+                            f"({', '.join(classes)})")
+    classes = list(classes) if classes is not None else found
     mode = "L" if color == "gray" else "RGB"
     images, labels = [], []
     for index, name in enumerate(classes):
+        if not (root / name).is_dir():
+            continue
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
