@@ -12,18 +12,30 @@ from typing import Any, Callable
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _full(exc, path) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _full(exc, path) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def _full(exc: OSError, path: Path) -> Exception:
+    """A full disk as one OutputError naming the file ("no space left on <path>"); other errors as they are."""
+    from edgekd.outdir import no_space
+
+    return no_space(exc, path) or exc
 
 
 def _umask() -> int:

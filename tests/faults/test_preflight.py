@@ -260,3 +260,30 @@ def test_cli_main_os_error_on_a_path_is_one_line_exit_2(monkeypatch, capsys, err
         cli.main()
     err = capsys.readouterr().err
     assert info.value.code == 2 and error.filename in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT"])
+def test_atomic_write_full_disk_is_output_error_naming_file_and_leaves_no_temp(tmp_path, code):
+    import errno
+
+    from edgekd._io import atomic_write
+    from edgekd.errors import OutputError
+
+    def full(path):
+        path.write_bytes(b"partial")
+        raise OSError(getattr(errno, code), "No space left on device")
+
+    target = tmp_path / "model.onnx"
+    with pytest.raises(OutputError, match=re.escape(str(target))):
+        atomic_write(target, full)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_other_os_error_passes_through(tmp_path):
+    from edgekd._io import atomic_write
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with pytest.raises(PermissionError):
+        atomic_write(tmp_path / "x.json", denied)
