@@ -173,3 +173,26 @@ def test_killed_rebuild_leaves_no_report_claiming_success(built, stage):
     assert _state(built)["state"] == "in progress"
     with outdir.BuildTransaction(built, [TARGET]):  # the dead build's lock is free
         pass
+
+
+@pytest.mark.slow
+def test_failed_build_all_rebuild_leaves_no_passed_report_beside_error_manifest(tmp_path, monkeypatch):
+    import edgekd.pipeline as pipeline
+
+    x, y = tiny_data(96)
+    kw = dict(targets=[TARGET], student=FAST["student"], epochs=1, search=False, progress=False, latency_runs=2)
+    out = tmp_path / "out"
+    edgekd.build_all(tiny_model(), train=(x, y), out_dir=out, **kw)
+    assert (out / TARGET / "report.json").exists()
+
+    def boom(*a, **k):
+        raise RuntimeError("injected distillation failure")
+
+    monkeypatch.setattr(pipeline, "fit", boom)
+    result = edgekd.build_all(tiny_model(), train=(x, y), out_dir=out, **kw)
+    assert result[TARGET].status == "error"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["targets"][TARGET]["status"] == "error"
+    assert not (out / TARGET / "report.json").exists()  # the old "passed/failed" record is only *.superseded
+    assert (out / TARGET / ("report.json" + outdir.SUPERSEDED)).exists()
+    assert _state(out) is None  # build_all finished: its manifest is the truth
