@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Optional
 
@@ -26,10 +25,9 @@ def print_error(exc: BaseException) -> None:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
+    from edgekd.logs import terminal_only
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    terminal_only(console, verbose)  # other libraries' lines only with --verbose
 
 
 @app.command()
@@ -74,6 +72,7 @@ def build(
     import shlex
     import sys
 
+    from edgekd.logs import route_logs
     from edgekd.matrix import build_all, resolve_targets
 
     _setup_logging(verbose)
@@ -87,13 +86,17 @@ def build(
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     command = "edgekd " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    fresh, log_file = not out.exists(), out / "build.log"
     try:
-        matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs, seed=seed,
-                           qat_teacher=qat_teacher,
-                           calib_size=calib_size, resume=resume, search=search, qat=qat, command=command,
-                           data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
-                           val_fraction=val_fraction)
+        with route_logs(console, verbose, log_file):  # other libraries' lines: to OUT/build.log
+            matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
+                               seed=seed,
+                               qat_teacher=qat_teacher,
+                               calib_size=calib_size, resume=resume, search=search, qat=qat, command=command,
+                               data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
+                               val_fraction=val_fraction)
     except (ConfigError, DataError) as exc:
+        _drop_log(log_file, fresh)  # bad input writes nothing
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except EdgeKDError as exc:
@@ -104,8 +107,19 @@ def build(
         if r.status != "passed":
             colour = "yellow" if r.status == "not run here" else "red"
             console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(str(r.reason))}")
-    console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}")
+    console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}" +
+                  (f"  other libraries' log: {log_file}" if log_file.exists() else ""))
     raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
+
+
+def _drop_log(log_file: Path, fresh: bool) -> None:
+    """Remove the log (and the output folder if this run made it and it is empty) after bad input."""
+    if fresh:
+        log_file.unlink(missing_ok=True)
+        try:
+            log_file.parent.rmdir()
+        except OSError:  # not empty or not there
+            pass
 
 
 def _check_data_flags(dataset, data_dir, val_dir, image_size, channels) -> None:
@@ -168,8 +182,16 @@ def summary_table(reports: list[dict]) -> Table:
 
 
 @app.command()
-def targets() -> None:
+def targets(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
+            ) -> None:
     """List the build targets, each with what can be built and validated on this machine."""
+    from edgekd.logs import route_logs
+
+    with route_logs(console, verbose):  # importing the backends makes other libraries warn
+        _list_targets()
+
+
+def _list_targets() -> None:
     from edgekd.targets import list_targets
 
     try:
@@ -223,15 +245,19 @@ def profile(
 
 
 @app.command()
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON.")) -> None:
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+           verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
+           ) -> None:
     """Every backend: installed, available (runs here), hardware present, and the reason for each gap."""
     import json
 
     from rich.markup import escape
 
     from edgekd.backends.doctor import doctor as rows_of
+    from edgekd.logs import route_logs
 
-    rows = rows_of()
+    with route_logs(console, verbose):  # importing the backends makes other libraries warn
+        rows = rows_of()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
