@@ -28,7 +28,7 @@ class NumericFormat(BaseModel):
 
     model_config = _STRICT
     weights: Literal["fp32", "fp16", "int8", "int4"]
-    activations: Literal["fp32", "fp16", "int8", "uint8"]
+    activations: Literal["fp32", "fp16", "int8", "uint8", "int4", "uint4"]  # 4-bit: W4A4 QAT
     weight_granularity: Literal["per_channel", "per_tensor"] = "per_channel"
     weight_symmetric: bool = True
     activation_symmetric: bool = False

@@ -4,8 +4,9 @@ Each quantized Conv/Gemm gets ``QuantizeLinear → DequantizeLinear`` on its inp
 activation scale and zero point, and reads its weight through ``DequantizeLinear`` from an int8
 initializer holding the learned integer grid (per-channel scales, axis 0). The float bias is
 written on the int32 grid at ``s_in·s_w`` that QAT trained with. BatchNorm was folded at
-preparation. A 4-bit grid is stored in int8 (values in [-7, 7]): ONNX Runtime's CPU kernels
-have no int4 convolution, the numbers are identical.
+preparation. 4-bit grids are written as ONNX INT4/UINT4 (opset 21): int4 weight initializers
+with their DequantizeLinear, and, for 4-bit activations, QuantizeLinear whose zero point is
+4-bit, so the runtime saturates to the 4-bit range exactly as the fake quantizer clamps.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ class _ActQDQ(nn.Module):
         self.scale, self.zero_point, self.qmin, self.qmax = scale, zero_point, qmin, qmax
 
     def forward(self, x):
-        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.qmin, self.qmax)
+        qmin, qmax = self.qmin, self.qmax
+        if torch.onnx.is_in_onnx_export() and qmax - qmin < 255:  # the exporter writes 8-bit Q/DQ only;
+            qmin, qmax = (0, 255) if qmin >= 0 else (-128, 127)  # _retype_4bit narrows the zero point after
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
 
 
 def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
@@ -59,7 +63,7 @@ def _plain_twin(module: nn.Module) -> tuple[nn.Module, dict]:
     plain._modules = {}
     plain._parameters = {"weight": nn.Parameter(ints * s), "bias": bias}
     grid = {"ints": ints.to(torch.int8).numpy(), "scale": scale.numpy().astype(np.float32),
-            "per_channel": wq.spec.per_channel}
+            "per_channel": wq.spec.per_channel, "bits": wq.spec.bits}
     aq = module.act_quant.spec
     act = _ActQDQ(float(a_scale.item()), int(a_zero.item()), aq.qmin, aq.qmax)
     return nn.Sequential(act, plain), grid
@@ -89,10 +93,15 @@ def _weights_to_dq(proto: onnx.ModelProto, grids: dict[str, dict]) -> int:
             raise CompileError(f"QDQ export: weight {name!r} not found among the exported initializers")
         graph.initializer.remove(by_name[name])
         scale = grid["scale"] if grid["per_channel"] else grid["scale"].reshape(())
-        zero = np.zeros(scale.shape, dtype=np.int8)
-        graph.initializer.extend([numpy_helper.from_array(grid["ints"], f"{name}_quantized"),
-                                  numpy_helper.from_array(scale, f"{name}_scale"),
-                                  numpy_helper.from_array(zero, f"{name}_zero_point")])
+        ints, zero = grid["ints"], np.zeros(scale.shape, dtype=np.int8)
+        if grid["bits"] == 4:  # INT4 (packed two per byte); onnx's helper packs a plain list
+            four = onnx.TensorProto.INT4
+            tensors = [helper.make_tensor(f"{name}_quantized", four, ints.shape, ints.flatten().tolist()),
+                       helper.make_tensor(f"{name}_zero_point", four, zero.shape, zero.flatten().tolist())]
+        else:
+            tensors = [numpy_helper.from_array(ints, f"{name}_quantized"),
+                       numpy_helper.from_array(zero, f"{name}_zero_point")]
+        graph.initializer.extend([*tensors, numpy_helper.from_array(scale, f"{name}_scale")])
         attrs = {"axis": 0} if grid["per_channel"] else {}
         nodes.append(helper.make_node("DequantizeLinear", [f"{name}_quantized", f"{name}_scale",
                                                            f"{name}_zero_point"], [name],
@@ -102,11 +111,52 @@ def _weights_to_dq(proto: onnx.ModelProto, grids: dict[str, dict]) -> int:
     return len(nodes)
 
 
+INT4_OPSET = 21  # the first opset whose QuantizeLinear/DequantizeLinear take INT4/UINT4
+
+
+def _retype_4bit(proto: onnx.ModelProto, signed: bool) -> int:
+    """Make every activation QuantizeLinear 4-bit: its zero point's Cast now targets (U)INT4 (in place)."""
+    graph = proto.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    kind = onnx.TensorProto.INT4 if signed else onnx.TensorProto.UINT4
+    retyped = 0
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear" or len(node.input) < 3:
+            continue
+        cast = producers.get(node.input[2])
+        if cast is None or cast.op_type != "Cast":
+            raise CompileError(f"QDQ export: the zero point of {node.name} is not a Cast; cannot make it 4-bit")
+        for attr in cast.attribute:
+            if attr.name == "to":
+                attr.i = kind
+        retyped += 1
+    return retyped
+
+
+def _uses_4bit(model: nn.Module) -> tuple[bool, bool | None]:
+    """(any 4-bit weight, 4-bit activations signed? / None when activations are 8-bit)."""
+    specs = [(m.weight_quant.spec, m.act_quant.spec) for m in model.modules() if isinstance(m, (QConv2d, QLinear))]
+    w4 = any(w.bits == 4 for w, _ in specs)
+    acts = {a.qmin < 0 for _, a in specs if a.bits == 4}
+    return w4, (acts.pop() if acts else None)
+
+
 def export_qdq(model: nn.Module, input_shape, path: str | Path, static_batch: int | None = None) -> Path:
-    """Write the QAT ``model`` as a QDQ ONNX file at ``path`` (atomically); returns the path."""
+    """Write the QAT ``model`` as a QDQ ONNX file at ``path`` (atomically); returns the path.
+
+    4-bit grids come out as INT4/UINT4 tensors at opset 21 (ONNX Runtime 1.18+ runs them).
+    """
+    w4, a4_signed = _uses_4bit(model)
     plain, grids = qdq_model(model)
     proto = onnx.load_from_string(onnx_bytes(plain, input_shape, static_batch, what="QDQ export",
                                               constant_folding=False))
     _weights_to_dq(proto, grids)
+    if a4_signed is not None:
+        _retype_4bit(proto, a4_signed)
+    if w4 or a4_signed is not None:
+        for opset in proto.opset_import:
+            if opset.domain in ("", "ai.onnx"):
+                opset.version = max(opset.version, INT4_OPSET)
+        proto.ir_version = max(proto.ir_version, 10)
     onnx.checker.check_model(proto)
     return write_bytes(Path(path), proto.SerializeToString())

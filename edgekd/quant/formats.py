@@ -4,6 +4,8 @@
   symmetric [-127, 127]; activations uint8 per tensor with a zero point.
 - int8 / int8 symmetric (TensorRT, QNN): same weights; activations int8 [-128, 127], zero point 0.
 - int4 / int8 (W4A8): weights int4 per-channel symmetric [-7, 7]; activations as declared.
+- int4 / uint4 (W4A4, the harder format): int4 weights as above; activations uint4 [0, 15] per tensor
+  with a zero point (``int4`` activations: [-8, 7]). Exported as ONNX INT4/UINT4 QDQ (opset 21).
 - fp16: weights and activations rounded to fp16.
 """
 
@@ -55,13 +57,14 @@ def activation_spec(fmt: NumericFormat) -> QuantSpec:
     """Activations: per tensor; uint8 with a zero point, or int8 symmetric, as the target declares."""
     if fmt.activations in ("fp32", "fp16"):
         return FP32 if fmt.activations == "fp32" else FP16
-    if fmt.activations == "uint8":
+    bits = {"uint8": 8, "int8": 8, "uint4": 4, "int4": 4}[fmt.activations]
+    if fmt.activations.startswith("uint"):
         if fmt.activation_symmetric:
-            raise ConfigError(f"format {fmt.key}: uint8 activations cannot be symmetric; use int8")
-        return QuantSpec("int", 8, 0, 255, False, False)
-    if fmt.activation_symmetric:
-        return QuantSpec("int", 8, -128, 127, True, False)
-    return QuantSpec("int", 8, -128, 127, False, False)
+            raise ConfigError(f"format {fmt.key}: {fmt.activations} activations cannot be symmetric; "
+                              f"use {fmt.activations[1:]}")
+        return QuantSpec("int", bits, 0, 2**bits - 1, False, False)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return QuantSpec("int", bits, lo, hi, bool(fmt.activation_symmetric), False)
 
 
 def format_from(weights: str = "int8", activations: str = "uint8", symmetric_activations: bool = False,
