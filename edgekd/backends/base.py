@@ -139,6 +139,11 @@ class Artifact:
             for role, rel in (data.get("files") or {}).items():
                 _contained(meta.parent, rel, meta, f"files.{role}")
             data["input_shape"] = tuple(int(d) for d in data["input_shape"])
+            if not 1 <= len(data["input_shape"]) <= 4 or not all(1 <= d <= 65536 for d in data["input_shape"]):
+                raise ValueError(f"input_shape {list(data['input_shape'])} is not 1 to 4 sizes of 1 to 65536")
+            batch = data.get("static_batch")
+            if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
+                raise ValueError(f"static_batch {batch!r} is not null or 1 to 4096")
             artifact = cls(**data)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError, ValueError,
                 AttributeError) as exc:

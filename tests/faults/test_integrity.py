@@ -192,3 +192,29 @@ def test_server_refuses_labels_that_disagree_with_model(compiled):
     artifact.save()  # re-record the hashes: the file is consistent, only its labels are wrong
     with pytest.raises(ConfigError):
         _server(artifact.folder)
+
+
+@pytest.mark.parametrize("field,value", [("static_batch", -3), ("static_batch", 10**12), ("static_batch", True),
+                                         ("static_batch", "4"), ("input_shape", [1, -6, 6]), ("input_shape", []),
+                                         ("input_shape", [1, 10**9, 6]), ("input_shape", "1x6x6")])
+def test_artifact_read_refuses_out_of_range_record_field(compiled, field, value):
+    artifact, _ = compiled
+    _rewrite(artifact.folder, **{field: value})
+    with pytest.raises(ConfigError):
+        Artifact.read(artifact.folder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tamper", ["swap", "missing"])
+def test_server_main_exits_with_one_line_on_bad_artifact(compiled, tamper, tmp_path):
+    import subprocess
+
+    artifact, _ = compiled
+    if tamper == "swap":
+        shutil.copy(artifact.folder / "model.fp32.onnx", artifact.folder / "model.onnx")
+        where = artifact.folder
+    else:
+        where = tmp_path / "nowhere"
+    proc = subprocess.run([sys.executable, "-m", "edge_server", str(where), "--port", "0"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT / "apps" / "edge-server")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error" in proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from edgekd.errors import EdgeKDError
 from edge_server.app import ServerConfig, create_app
 from edge_server.connections import uvicorn_limits
 from edge_server.service import ImageLimits
@@ -38,7 +39,10 @@ def main(argv=None) -> None:
     config = ServerConfig(max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                           threads=args.threads, image=ImageLimits(max_side=args.max_image_side),
                           verify=not args.no_verify)
-    app = create_app(args.artifact, config)
+    try:
+        app = create_app(args.artifact, config)
+    except EdgeKDError as exc:  # not found, tampered, labels that disagree: one line, exit 2
+        raise SystemExit(f"edge_server: error: {exc}") from None
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                 **uvicorn_limits(args.request_timeout, args.max_connections, args.keep_alive))
 
