@@ -53,15 +53,17 @@ def _student_numbers(value, path: str = "student") -> None:
                               f"most {MAX_STUDENT_NUMBER}")
 
 
-def check_targets(targets) -> list:
-    """Targets resolved, each with a known backend and a calibration recipe found in the calibration folders."""
+def check_targets(targets, *, known_backend: bool = True) -> list:
+    """Targets resolved, each with a calibration recipe found in the calibration folders and, with
+    ``known_backend``, a registered backend (``build_all`` instead lists such a target "not built here")."""
     from edgekd.backends.base import backend_entry
     from edgekd.matrix import resolve_targets
     from edgekd.targets import load_recipe
 
     chosen = resolve_targets(targets)
     for t in chosen:
-        backend_entry(t.backend)
+        if known_backend:
+            backend_entry(t.backend)
         load_recipe(t.calibration.recipe)
     return chosen
 
@@ -115,6 +117,6 @@ def check_build(args: dict, target_arg: str) -> list[str]:
 
         data_request(*(args.get(k) for k in ("dataset", "data_dir", "val_dir", "image_size", "channels")))
     targets = args.get(target_arg)
-    chosen = check_targets(targets)
+    chosen = check_targets(targets, known_backend=target_arg == "target")  # one target: it must be buildable
     check_writable(Path(out))
     return [t.name for t in chosen]
