@@ -4,6 +4,7 @@ target's latency is labelled in its report: measured here, predicted by its late
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 
 from edgekd.backends.base import _TABLE, get_backend
@@ -50,7 +51,7 @@ def capability(target: Target) -> Capability:
         return Capability(target.name, name, can_build, build_reason, True, "", False,
                           f"not measured on the device (the {name} runtime runs here, but this machine is not the "
                           f"device: the target's latency model is {target.latency.model!r})")
-    latency_reason = "" if run else f"not measured on the device: {run_reason}"
+    latency_reason = "" if run else f"not measured on the device: {_PREFIX.sub('', run_reason)}"
     return Capability(target.name, name, can_build, build_reason, run, run_reason, run, latency_reason)
 
 
@@ -99,3 +100,29 @@ def _prediction(report: dict, target: Target) -> dict:
             return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
         art.update(report_prediction(report, target))
     return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
+
+
+_PREFIX = re.compile(r"^\s*(?:[\w.-]+(?: \w+)?: )?not (?:run|built) here:\s*", re.IGNORECASE)
+_PATH = re.compile(r"\"?(?:/[^\s\"'/:;,()]+){2,}/?\"?")
+_CUT = re.compile(r"\s*(?:Error: |Exception from |Traceback \(|\bat /)")
+
+
+def short_reason(text: str | None, limit: int = 100) -> str:
+    """One short line for a people-facing "why not": no "not run here:" prefix (the status says
+    it), no file paths (their base name instead), no exception dump after "Error:", at most
+    ``limit`` characters ending on a clause. Keep the full text beside it (``details``)."""
+    text = " ".join((text or "").split())
+    while _PREFIX.match(text):
+        text = _PREFIX.sub("", text, count=1)
+    text = _PATH.sub(lambda m: m.group(0).strip('"/').rsplit("/", 1)[-1], text)
+    text = _CUT.split(text, maxsplit=1)[0].rstrip(" :;,")
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for stop in (". ", "; ", " (", ", ", " "):
+        cut = head.rfind(stop)
+        if cut >= limit // 2 or stop == " ":
+            head = head[:cut]
+            break
+    head = head.rstrip(" ,;(") + "…"
+    return head + ")" * (head.count("(") - head.count(")"))  # close what the cut left open

@@ -32,6 +32,28 @@ def hardware_present(name: str) -> tuple[bool, str]:
     return False, f"no {what} ({where} absent){emulated}"
 
 
+# The package each backend's runtime comes in: "installed" means this one imports, whatever the
+# backend can build without it (TensorRT's QDQ ONNX needs no tensorrt).
+_RUNTIME = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-npu": "openvino", "tensorrt": "tensorrt",
+            "qnn": "onnxruntime", "ethosu": "ethosu.vela", "coreml": "coremltools", "executorch": "executorch"}
+
+
+def runtime_installed(name: str) -> tuple[bool, str]:
+    """Whether the backend's runtime package is importable (found, not imported: no import-time noise)."""
+    import importlib.util
+
+    package = _RUNTIME.get(name)
+    if package is None:
+        return True, ""
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent package missing or broken
+        found = False
+    extra = _TABLE[name].extra if name in _TABLE else None
+    hint = f"; pip install 'edgekd[{extra}]'" if extra else ""
+    return found, "" if found else f"the {package.split('.')[0]} package is not importable{hint}"
+
+
 def doctor() -> list[dict]:
     """One row per registered backend, with the reason for every gap."""
     rows = []
@@ -41,10 +63,11 @@ def doctor() -> list[dict]:
             backend = get_backend(name)
         except Exception as exc:  # noqa: BLE001 - an SDK can fail at import in many ways
             row.update(installed=False, installed_reason=f"{exc}; pip install 'edgekd[{entry.extra}]'",
-                       available=False, available_reason="not installed")
+                       builds=False, builds_reason="not installed", available=False, available_reason="not installed")
         else:
             ok, why = backend.can_compile() if hasattr(backend, "can_compile") else (True, "")
-            row.update(installed=ok, installed_reason=why)
+            row.update(builds=ok, builds_reason=why)
+            row["installed"], row["installed_reason"] = runtime_installed(name)
             try:
                 row["available"], row["available_reason"] = backend.is_available()
             except Exception as exc:  # noqa: BLE001
