@@ -59,6 +59,9 @@ def build(
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware in the format."),
     qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
                                               "(the frozen float student), teacher or both (default: teacher)."),
+    ship: str = typer.Option("auto", "--ship", help="Which artifact each target ships: auto (the student only "
+                                                    "when it is faster than the teacher compiled for the same "
+                                                    "runtime), student or teacher."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill, quantize, compile and validate a student for each target, on the built-in data or your
@@ -72,7 +75,6 @@ def build(
     import shlex
     import sys
 
-    from edgekd.capability import short_reason
     from edgekd.logs import route_logs
     from edgekd.matrix import build_all, resolve_targets
 
@@ -82,6 +84,8 @@ def build(
         raise typer.Exit(EXIT_BAD_INPUT)
     try:  # all target files and data options are checked before any work
         targets = resolve_targets(None if all_targets else (target or ["x86-cpu-onnxruntime"]))
+        if ship not in ("auto", "student", "teacher"):
+            raise ConfigError(f"--ship must be auto, student or teacher, got {ship!r}")
         _check_data_flags(dataset, data_dir, val_dir, image_size, channels)
     except (ConfigError, DataError) as exc:
         print_error(exc)
@@ -93,7 +97,7 @@ def build(
             matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
                                seed=seed,
                                qat_teacher=qat_teacher,
-                               calib_size=calib_size, resume=resume, search=search, qat=qat, command=command,
+                               calib_size=calib_size, resume=resume, search=search, qat=qat, command=command, ship=ship,
                                data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
                                val_fraction=val_fraction)
     except (ConfigError, DataError) as exc:
@@ -103,12 +107,11 @@ def build(
     except EdgeKDError as exc:
         print_error(exc)
         raise typer.Exit(EXIT_GATE_FAILED) from None
-    Console().print(matrix_table(matrix))
+    print_summary(matrix)
     for r in matrix.results:
         if r.status != "passed":
             colour = "yellow" if r.status == "not run here" else "red"
-            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(short_reason(str(r.reason)))}",
-                          soft_wrap=True)  # the full reason: report.json, report.html
+            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(str(r.reason))}")
     console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}" +
                   (f"  other libraries' log: {log_file}" if log_file.exists() else ""))
     raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
@@ -144,58 +147,103 @@ def _check_data_flags(dataset, data_dir, val_dir, image_size, channels) -> None:
             raise ConfigError(f"{flag} {path}: folder not found")
 
 
-def matrix_table(matrix) -> Table:
-    """The end-of-build summary: one row per target, latency labelled measured / predicted / none."""
-    table = Table(title=f"edgekd build summary ({matrix.seconds:.0f} s)")
-    for col in ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
-                "latency ms", "size KiB"):
-        table.add_column(col, justify="left" if col in ("target", "backend", "status") else "right")
-    colours = {"passed": "green", "not run here": "yellow", "not built here": "dim"}
+MATRIX_COLUMNS = ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
+                  "latency ms", "teacher artifact ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "ships")
+
+
+def matrix_rows(matrix) -> list[tuple[str, ...]]:
+    """One row per target, in ``MATRIX_COLUMNS`` order, rounded for people; the compiled teacher is the row to beat."""
+    from edgekd.report import explain
+
+    rows = []
     for r in matrix.results:
         rep = r.report or {}
         art = rep.get("artifact", {})
         lat = (rep.get("run") or {}).get("latency") or {}
-        pct = lambda x: "—" if x is None else f"{x * 100:.2f}%"  # noqa: E731
-        latency = f"{lat['ms']:.3f} ({lat['kind']})" if lat.get("ms") is not None else "—"
+        tart, versus = rep.get("teacher_artifact") or {}, rep.get("versus_teacher") or {}
+        latency = f"{lat['ms']:.3g} ({lat['kind']})" if lat.get("ms") is not None else "—"
+        t_ms = tart.get("latency_p50_ms")
+        teacher_lat = f"{t_ms:.3g} ({tart['latency_kind']})" if t_ms is not None else \
+            (tart.get("status") or "—")
         ref = art.get("reference_check") if art.get("accuracy") is None else None  # device absent
         shown = ref or art
-        table.add_row(r.target, rep.get("target", {}).get("backend", "—"),
-                      f"[{colours.get(r.status, 'red')}]{r.status}", pct(shown.get("accuracy")) +
-                      (f" {art['precision']}" if art.get("precision") else "") + (" (reference run)" if ref else ""),
-                      pct(rep.get("student", {}).get("accuracy")), pct(rep.get("teacher", {}).get("accuracy")),
-                      pct(shown.get("agreement_teacher")), latency,
-                      f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—")
+        rows.append((r.target, rep.get("target", {}).get("backend", "—"), r.status,
+                     explain.pct(shown.get("accuracy")) + (f" {art['precision']}" if art.get("precision") else "")
+                     + (" (reference run)" if ref else ""),
+                     explain.pct(rep.get("student", {}).get("accuracy")), explain.pct(rep.get("teacher", {}).get("accuracy")),
+                     explain.pct(shown.get("agreement_teacher")), latency, teacher_lat,
+                     explain.ratio(versus.get("speedup_vs_compiled_teacher")),
+                     explain.ratio(versus.get("speedup_vs_teacher_torch_eager")),
+                     f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—",
+                     (rep.get("ship") or {}).get("choice", "—")))
+    return rows
+
+
+def matrix_table(matrix) -> Table:
+    """The end-of-build summary: one row per target, latency labelled measured / predicted / none."""
+    table = Table(title=f"edgekd build summary ({matrix.seconds:.0f} s)")
+    for col in MATRIX_COLUMNS:
+        table.add_column(col, justify="left" if col in ("target", "backend", "status", "ships") else "right")
+    colours = {"passed": "green", "not run here": "yellow", "not built here": "dim"}
+    for row in matrix_rows(matrix):
+        table.add_row(*[escape(c) for c in row[:2]], f"[{colours.get(row[2], 'red')}]{escape(row[2])}",
+                      *[escape(c) for c in row[3:]])
     return table
 
 
+def plain_table(columns, rows, title: str) -> str:
+    """The same table as plain text, every cell complete (for logs and pipes, where rich would cut columns)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(columns, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([title, line(columns), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def print_summary(matrix, stream=None) -> None:
+    """The build summary on stdout: a rich table on a terminal, plain complete text otherwise."""
+    import sys
+
+    stream = stream or sys.stdout
+    if stream.isatty():
+        Console(file=stream).print(matrix_table(matrix))
+    else:
+        stream.write(plain_table(MATRIX_COLUMNS, matrix_rows(matrix), f"edgekd build summary ({matrix.seconds:.0f} s)")
+                     + "\n")
+
+
 def summary_table(reports: list[dict]) -> Table:
+    """One row per single-target report; the teacher compiled for the same runtime is the row to beat."""
+    from edgekd.report import explain
+
     table = Table(title="edgekd build summary")
     for col in ("target", "teacher top-1", "student fp32", "artifact", "agree w/ teacher", "artifact p50 ms",
-                "teacher p50 ms", "size KiB", "gate"):
+                "teacher artifact p50 ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "gate", "ships"):
         table.add_column(col, justify="right" if col != "target" else "left")
     for r in reports:
         a, t, s = r["artifact"], r["teacher"], r["student"]
-        lat_a, lat_t = a.get("latency_ms") or {}, t.get("latency_ms") or {}
-        table.add_row(r["target"]["name"], f"{t['accuracy'] * 100:.2f}%", f"{s['accuracy'] * 100:.2f}%",
-                      f"{a['accuracy'] * 100:.2f}% {a['precision']}", f"{a['agreement_teacher'] * 100:.2f}%",
-                      f"{lat_a.get('p50', float('nan')):.3f}", f"{lat_t.get('p50', float('nan')):.3f}",
-                      f"{a['size_bytes'] / 1024:.1f}", "[green]pass" if r["gate"]["passed"] else "[red]FAIL")
+        tart, versus = r.get("teacher_artifact") or {}, r.get("versus_teacher") or {}
+        lat_a = a.get("latency_ms") or {}
+        num = lambda x: "—" if x is None else f"{x:.3g}"  # noqa: E731
+        table.add_row(r["target"]["name"], explain.pct(t.get("accuracy")), explain.pct(s.get("accuracy")),
+                      f"{explain.pct(a.get('accuracy'))} {a['precision']}", explain.pct(a.get("agreement_teacher")),
+                      num(lat_a.get("p50")), num(tart.get("latency_p50_ms")),
+                      explain.ratio(versus.get("speedup_vs_compiled_teacher")),
+                      explain.ratio(versus.get("speedup_vs_teacher_torch_eager")),
+                      f"{a['size_bytes'] / 1024:.1f}", "[green]pass" if r["gate"]["passed"] else "[red]FAIL",
+                      (r.get("ship") or {}).get("choice", "—"))
     return table
 
 
 @app.command()
-def targets(details: bool = typer.Option(False, "--details", help="Also print each reason in full."),
-            verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
+def targets(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
             ) -> None:
     """List the build targets, each with what can be built and validated on this machine."""
     from edgekd.logs import route_logs
 
     with route_logs(console, verbose):  # importing the backends makes other libraries warn
-        _list_targets(details)
+        _list_targets()
 
 
-def _list_targets(details: bool) -> None:
-    from edgekd.capability import short_reason
+def _list_targets() -> None:
     from edgekd.targets import list_targets
 
     try:
@@ -211,14 +259,10 @@ def _list_targets(details: bool) -> None:
                    f"{t.description}")
         cap = capability(t)
         run = "validate here: " + ("yes, latency measured" if cap.latency_here else f"accuracy only; latency "
-                                   f"{short_reason(cap.latency_reason)}" if cap.run else
-                                   f"no ({short_reason(cap.run_reason)})")
+                                   f"{cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
         if cap.build and not cap.run and t.format.is_quantized and _has_reference(t.backend):
-            run += "; reference check here (labelled, never a pass)"
-        typer.echo(f"    build here: {'yes' if cap.build else 'no (' + short_reason(cap.build_reason) + ')'}; {run}")
-        for label, full in (("build", cap.build_reason), ("validate", cap.run_reason), ("latency", cap.latency_reason)):
-            if details and full:
-                typer.echo(f"    {label}, in full: {full}")
+            run += "; reference check here: the same int8 graph in a reference runtime (labelled, never a pass)"
+        typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
 
 
 def _has_reference(backend: str) -> bool:
@@ -256,31 +300,27 @@ def profile(
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
            verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
            ) -> None:
-    """Every backend: runtime installed, builds here, runs here, hardware present, and one short reason
-    for the first gap (--json: every reason in full)."""
+    """Every backend: installed, available (runs here), hardware present, and the reason for each gap."""
     import json
 
     from rich.markup import escape
 
     from edgekd.backends.doctor import doctor as rows_of
-    from edgekd.capability import short_reason
     from edgekd.logs import route_logs
 
     with route_logs(console, verbose):  # importing the backends makes other libraries warn
         rows = rows_of()
-    for r in rows:  # the first gap, in the order a user fixes them
-        r["why_not"] = short_reason(next((r[f"{k}_reason"] for k in ("installed", "builds", "available", "hardware")
-                                          if not r[k] and r[f"{k}_reason"]), ""))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="edgekd doctor")
-    for col in ("backend", "installed", "builds here", "runs here", "hardware", "why not"):
+    for col in ("backend", "installed", "available", "hardware", "why not"):
         table.add_column(col)
     mark = {True: "[green]yes", False: "[red]no"}
     for r in rows:
-        table.add_row(r["backend"], mark[r["installed"]], mark[r["builds"]], mark[r["available"]], mark[r["hardware"]],
-                      escape(r["why_not"]))
+        why = "; ".join(dict.fromkeys(x for x in (r["installed_reason"], r["available_reason"],
+                                                  "" if r["hardware"] else r["hardware_reason"]) if x))
+        table.add_row(r["backend"], mark[r["installed"]], mark[r["available"]], mark[r["hardware"]], escape(why))
     Console(width=160).print(table)
 
 

@@ -22,8 +22,11 @@ import torch
 
 from edgekd.backends.base import Artifact
 from edgekd.capability import Capability, capability, latency_record
+from edgekd.baseline import TeacherArtifact, attach_baseline, choose_ship, compile_teacher
 from edgekd.errors import ConfigError, MissingExtraError, NotRunHere
 from edgekd.outdir import guarded
+from edgekd.report.outputs import write_outputs
+from edgekd.seeding import deterministic
 from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class TargetResult:
     reason: str = ""
     report: dict | None = None
     artifact: Artifact | None = None
+    teacher_artifact: Artifact | None = None  # the teacher compiled for this target: the row to beat
 
     @property
     def built(self) -> bool:
@@ -107,7 +111,8 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
               augment: bool | None = None, calib_size: int | None = None, val_fraction: float = 0.2,
               resume: bool = False, progress: bool = True, latency_runs: int = 200, search: bool = True,
               qat: bool = False, command: str | None = None, html: bool = True,
-              data_dir=None, val_dir=None, image_size=None, channels: int | None = None) -> MatrixResult:
+              data_dir=None, val_dir=None, image_size=None, channels: int | None = None,
+              ship: str = "auto") -> MatrixResult:
     """Build every target in ``targets`` (None: all known targets) from one teacher and dataset.
 
     Arguments are those of :func:`edgekd.build`, plus ``targets`` (names, TOML paths or
@@ -117,7 +122,9 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
     ``out_dir/manifest.json`` and ``out_dir/report.html``. Targets sharing a numeric format share
     one student search (under the tightest latency budget among them and only the operators all of
     them run); one distillation serves every target with the same student (with ``qat=True``, only
-    those of the same numeric format, which the distillation then fakes).
+    those of the same numeric format, which the distillation then fakes). The teacher is compiled
+    once per target, before the search, into ``out_dir/teacher/<target>/``; ``ship`` is
+    :func:`edgekd.build`'s.
 
     Raises:
         ConfigError, DataError: bad targets or data, before any training.
@@ -138,8 +145,9 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
         settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, resume=resume,
                         augment=data.augment if augment is None else augment)
         _prepare_student(student, data)  # a bad student is bad input for every target: fail before any work
+        choose_ship(ship, {}, {})
         ctx = _Context(data, teacher, teacher_info, loss, out_dir, calib_size, latency_runs,
-                       _teacher_view(teacher, data), search, qat)
+                       _teacher_view(teacher, data), search, qat, ship)
         ctx.qat_teacher = qat_teacher  # who teaches QAT (edgekd.distill.qad); None: its default
         results, shared, plans = [], {}, []
         for key, members in share_groups(chosen).items():  # one search per numeric format
@@ -156,7 +164,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
     order = {t.name: i for i, t in enumerate(chosen)}
     results.sort(key=lambda r: order[r.target])
     matrix = MatrixResult(results, out_dir, seconds=time.perf_counter() - started)
-    _write_outputs(matrix, data, teacher, teacher_info, loss, settings, shared, command, html)
+    write_outputs(matrix, data, teacher, teacher_info, loss, settings, shared, command, html)
     return matrix
 
 
@@ -174,6 +182,8 @@ class _Context:
     teacher_view: dict
     search: bool = True
     qat: bool = False
+    ship: str = "auto"
+    baselines: dict = field(default_factory=dict)  # target name -> TeacherArtifact
 
 
 def _teacher_view(teacher, data) -> dict:
@@ -215,11 +225,16 @@ def _plan_group(key, members, student, settings, ctx: _Context):
         return {"results": [TargetResult(c.target, NOT_BUILT, f"not built here: {c.build_reason}") for c in caps],
                 "info": info}
     guide = search_target([t for t, c in zip(members, caps) if c.build])
+    for t, c in zip(members, caps):  # once per target, before the search that must beat it
+        if c.build:
+            ctx.baselines[t.name] = compile_teacher(ctx.teacher, t, ctx.data, ctx.out_dir, calib_size=ctx.calib_size,
+                                                    latency_runs=ctx.latency_runs)
     try:
         torch.manual_seed(settings["seed"])  # the student's initial weights depend on the seed alone
         work = members[0].name if len(members) == 1 else key
         model = _prepare_student(student, ctx.data, ctx.teacher, guide, search=ctx.search, seed=settings["seed"],
-                                 out_dir=ctx.out_dir / "_search" / work, progress=settings["progress"])
+                                 out_dir=ctx.out_dir / "_search" / work, progress=settings["progress"],
+                                 baseline=ctx.baselines.get(guide.name))
     except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
         log.error("student search for %s failed: %s", ", ".join(names), exc)
         info["error"] = str(exc)
@@ -336,8 +351,10 @@ def _deliver(target, trained, config, ctx: _Context, label: str = "", shared_sec
                                                                   (shared_seconds or {}).items() if v is not None}}
     report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__, "shared_distillation": label,
                      "latency": latency_record(report, cap, target), "seconds": seconds}
+    baseline = ctx.baselines.get(target.name) or TeacherArtifact({"status": NOT_BUILT, "reason": "not compiled"})
+    attach_baseline(report, baseline.record, report["run"]["latency"], ctx.ship)
     _rewrite_reports(report, artifact)
-    return TargetResult(target.name, status, reason, report, artifact)
+    return TargetResult(target.name, status, reason, report, artifact, baseline.artifact)
 
 
 def _validate_or_explain(artifact, target, trained, config, ctx: _Context, cap: Capability, started: float):
@@ -376,33 +393,3 @@ def _rewrite_reports(report: dict, artifact: Artifact) -> None:
     from edgekd.report.manifest import write_target_reports
 
     write_target_reports(report, artifact.folder)
-
-
-def _write_outputs(matrix, data, teacher, teacher_info, loss, settings, shared, command, html) -> None:
-    from edgekd.report.manifest import build_manifest, write_manifest
-
-    matrix.manifest = build_manifest(matrix, data=data, teacher=teacher, teacher_info=teacher_info, loss=loss,
-                                     settings=settings, shared=shared, command=command)
-    matrix.manifest_path = write_manifest(matrix.manifest, matrix.out_dir)
-    if html:
-        from edgekd.report.html import write_html
-
-        matrix.html_path = write_html(matrix, matrix.out_dir / "report.html")
-
-
-class deterministic:  # noqa: N801 - used as a context manager, reads as a phrase
-    """Seeded, deterministic torch for the duration of a build; restores the caller's settings."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def __enter__(self):
-        self._before = (torch.are_deterministic_algorithms_enabled(),
-                        torch.is_deterministic_algorithms_warn_only_enabled())
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.manual_seed(self.seed)
-        return self
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self._before[0], warn_only=self._before[1])
-        return False

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from edgekd.backends.base import Artifact
+from edgekd.baseline import TeacherArtifact, attach_baseline, choose_ship, compile_teacher
 from edgekd.compile import compile as compile_model
 from edgekd.data.builtin import load_dataset
 from edgekd.data.sources import ArrayData, as_array_data
@@ -43,10 +44,22 @@ class BuildResult:
     passed: bool
     out_dir: Path
     history: list = field(default_factory=list)
+    teacher_artifact: Artifact | None = None  # the teacher compiled for the same target: the row to beat
+    manifest_path: Path | None = None
+    html_path: Path | None = None
 
     @property
     def artifact_path(self) -> Path:
         return Path(self.artifact.path)
+
+    @property
+    def ship(self) -> str:
+        """``"student"`` or ``"teacher"``: which artifact the report says to put on the device."""
+        return (self.report.get("ship") or {}).get("choice", "student")
+
+    @property
+    def shipped_artifact(self) -> Artifact:
+        return self.teacher_artifact if self.ship == "teacher" and self.teacher_artifact else self.artifact
 
 
 @guarded("target")  # checks every argument, then locks out_dir and supersedes old reports
@@ -58,7 +71,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
           progress: bool = True, latency_runs: int = 200, search: bool = True, qat: bool = False,
           data_dir: str | Path | None = None, val_dir: str | Path | None = None, image_size=None,
-          channels: int | None = None) -> BuildResult:
+          channels: int | None = None, ship: str = "auto") -> BuildResult:
     """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
 
     Args:
@@ -82,6 +95,9 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             sorted class folder names. ``val_dir``: validation images in the same class folders
             (default: a stratified ``val_fraction`` of ``data_dir``). ``image_size``: N or (H, W)
             pixels (default 32); ``channels``: 1 (grayscale) or 3 (RGB, default).
+        ship: which artifact ``report["ship"]`` names for the device: ``"auto"`` (the student only
+            when its artifact is faster than the teacher compiled for the same runtime), ``"student"``
+            or ``"teacher"``. The teacher is always compiled too, into ``out_dir/teacher/<target>/``.
     """
     started = time.perf_counter()
     target = load_target(target)
@@ -89,16 +105,22 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
     data = _prepare_data(train, val, dataset, spec, val_fraction, seed, data_dir=data_dir, val_dir=val_dir,
                          image_size=image_size, channels=channels)
     teacher, teacher_info = _prepare_teacher(teacher, data, seed, progress)
+    choose_ship(ship, {}, {})  # a bad choice is bad input: fail before any work
+    # the baseline comes first: the search must beat the teacher compiled for this runtime
+    baseline = compile_teacher(teacher, target, data, out_dir, calib_size=calib_size, latency_runs=latency_runs)
     student_model = _prepare_student(student, data, teacher, target, search=search, seed=seed,
-                                     out_dir=out_dir / "_search" / target.name, progress=progress)
+                                     out_dir=out_dir / "_search" / target.name, progress=progress,
+                                     baseline=baseline)
     loss = loss or KD()
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          augment=data.augment if augment is None else augment, progress=progress,
                          checkpoint=str(out_dir / "_work" / target.name / "distill.ckpt"), resume=resume)
     trained = distill_step(student_model, teacher, teacher_info, data, loss, config, target, qat=qat,
                            qat_teacher=qat_teacher)
-    return deliver_step(trained, teacher, teacher_info, data, loss, config, target, out_dir, calib_size,
-                        latency_runs, started)
+    result = deliver_step(trained, teacher, teacher_info, data, loss, config, target, out_dir, calib_size,
+                          latency_runs, started, baseline=baseline, ship=ship)
+    _write_build_outputs(result, data, teacher, teacher_info, loss, config, out_dir, started)
+    return result
 
 
 def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, config, target: Target,
@@ -114,7 +136,8 @@ def distill_step(student_model, teacher, teacher_info, data: "_Data", loss, conf
 
 
 def deliver_step(trained, teacher, teacher_info, data: "_Data", loss, config, target: Target, out_dir: Path,
-                 calib_size, latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
+                 calib_size, latency_runs: int, started: float, measure_latency: bool = True, *,
+                 baseline: TeacherArtifact | None = None, ship: str = "auto") -> BuildResult:
     """Compile the distilled student for ``target``, validate it in its runtime, write its reports."""
     artifact = compile_model(trained.model, target, data.train, out_dir, spec=data.spec, calib_size=calib_size)
     if target.gate.speed_gate:  # ship fp32 when int8 is not faster here
@@ -122,11 +145,12 @@ def deliver_step(trained, teacher, teacher_info, data: "_Data", loss, config, ta
 
         artifact = speed_gate(artifact, target)[0]
     return validate_step(artifact, trained, teacher, teacher_info, data, loss, config, target, latency_runs, started,
-                         measure_latency)
+                         measure_latency, baseline=baseline, ship=ship)
 
 
 def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Data", loss, config, target: Target,
-                  latency_runs: int, started: float, measure_latency: bool = True) -> BuildResult:
+                  latency_runs: int, started: float, measure_latency: bool = True, *,
+                  baseline: TeacherArtifact | None = None, ship: str = "auto") -> BuildResult:
     """Validate a compiled artifact in its runtime against the teacher, gate it, write its reports."""
     student_model = trained.model
     validation = validate(artifact, teacher, data.val, student_model, threads=target.latency.threads,
@@ -147,8 +171,31 @@ def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Da
     from edgekd.hw.model import report_prediction
 
     report["artifact"].update(report_prediction(report, target))  # predicted vs measured latency
+    if baseline is not None:
+        measured = (report["artifact"].get("latency_ms") or {}).get("p50") if measure_latency else None
+        attach_baseline(report, baseline.record, {"kind": "measured" if measured else "none", "ms": measured}, ship)
     write_reports(report, artifact.folder)
-    return BuildResult(report, artifact, student_model, teacher, gate["passed"], artifact.folder, trained.history)
+    return BuildResult(report, artifact, student_model, teacher, gate["passed"], artifact.folder, trained.history,
+                       teacher_artifact=baseline.artifact if baseline is not None else None)
+
+
+def _write_build_outputs(result: BuildResult, data, teacher, teacher_info, loss, config, out_dir: Path,
+                        started: float) -> None:
+    """``out_dir/manifest.json`` and ``out_dir/report.html`` of a one-target build, as ``edgekd build`` writes them."""
+    from dataclasses import asdict
+
+    from edgekd.matrix import FAILED, NOT_RUN, PASSED, MatrixResult, TargetResult
+    from edgekd.report.outputs import write_outputs
+
+    gate = result.report["gate"]
+    status = NOT_RUN if gate.get("status") == NOT_RUN else PASSED if result.passed else FAILED
+    target = result.report["target"]["name"]
+    matrix = MatrixResult([TargetResult(target, status, "; ".join(gate.get("reasons") or []), result.report,
+                                        result.artifact, result.teacher_artifact)], out_dir,
+                          seconds=time.perf_counter() - started)
+    settings = {k: v for k, v in asdict(config).items() if k != "checkpoint"}
+    write_outputs(matrix, data, teacher, teacher_info, loss, settings, {}, None, True)
+    result.manifest_path, result.html_path = matrix.manifest_path, matrix.html_path
 
 
 @dataclass
@@ -253,12 +300,14 @@ def _check_teacher_fits(teacher: nn.Module, data: _Data) -> None:
 
 
 def _prepare_student(student, data: _Data, teacher: nn.Module | None = None, target: Target | None = None, *,
-                     search: bool = True, seed: int = 0, out_dir: Path | None = None, progress: bool = False) -> nn.Module:
+                     search: bool = True, seed: int = 0, out_dir: Path | None = None, progress: bool = False,
+                     baseline: TeacherArtifact | None = None) -> nn.Module:
     shape, classes = data.train.input_shape, data.num_classes
     if student is None and search and teacher is not None and target is not None:
         from edgekd.search.build import search_student
 
-        return search_student(teacher, data.train, target, seed=seed, out_dir=out_dir, progress=progress)
+        return search_student(teacher, data.train, target, seed=seed, out_dir=out_dir, progress=progress,
+                              teacher_latency=baseline.record if baseline is not None else None)
     if student is None:
         student = dict(DEFAULT_STUDENT)
     if isinstance(student, str):

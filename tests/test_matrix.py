@@ -272,3 +272,55 @@ def test_latency_record_says_whether_a_measured_or_predicted_latency_fits_the_bu
     assert record["kind"] == "predicted" and record["budget_ms"] == 1.0 and record["within_budget"] is False
     report["artifact"]["details"]["predicted_latency_ms"]["ms"] = 0.4
     assert latency_record(report, cap, target)["within_budget"] is True
+
+
+def test_build_all_compiles_the_teacher_for_every_built_target_as_the_row_to_beat(matrix):
+    x86 = matrix["x86-cpu-onnxruntime"].report
+    t = x86["teacher_artifact"]
+    assert t["status"] == "run here" and t["latency_kind"] == "measured" and t["precision"] == "int8"
+    assert (matrix.out_dir / t["path"]).exists() and matrix["x86-cpu-onnxruntime"].teacher_artifact is not None
+    versus = x86["versus_teacher"]
+    assert versus["speedup_vs_compiled_teacher"] == pytest.approx(t["latency_p50_ms"] / x86["run"]["latency"]["ms"])
+    assert versus["speedup_basis"] == "measured"
+    assert x86["ship"]["choice"] == ("student" if versus["student_faster"] else "teacher")
+    pi = matrix["raspberry-pi-onnxruntime"].report  # runs here for accuracy, but this CPU is not the Pi
+    assert pi["teacher_artifact"]["status"] == "run here" and pi["teacher_artifact"]["latency_kind"] != "measured"
+    assert pi["versus_teacher"]["speedup_vs_compiled_teacher"] is None
+    rtx = matrix["rtx-gpu-tensorrt"]
+    if rtx.status == NOT_RUN:  # the teacher is built for the GPU too, and not run here either
+        assert rtx.report["teacher_artifact"]["status"] == "not run here"
+        assert (matrix.out_dir / rtx.report["teacher_artifact"]["path"]).exists()
+    built = {r.target for r in matrix.results if r.teacher_artifact is not None}
+    assert {p.name for p in (matrix.out_dir / "teacher").iterdir()} == built  # one teacher compile per target
+    assert "fake-npu" not in built
+
+
+def test_report_html_and_markdown_show_the_compiled_teacher_row(matrix):
+    text = unescape(matrix.html_path.read_text())
+    assert "Versus the teacher compiled for the same runtime" in text
+    md = (matrix.out_dir / "x86-cpu-onnxruntime" / "report.md").read_text()
+    assert "teacher artifact int8" in md
+
+
+def test_cli_build_rejects_an_unknown_ship_choice_before_any_work(tmp_path):
+    result = CliRunner().invoke(app, ["build", "--ship", "both", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--ship" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_summary_is_plain_and_complete_when_stdout_is_not_a_terminal(matrix):
+    import io
+
+    from edgekd.cli import MATRIX_COLUMNS, print_summary
+
+    out = io.StringIO()  # not a tty
+    print_summary(matrix, out)
+    text = out.getvalue()
+    assert "─" not in text and "…" not in text and "\x1b[" not in text  # no box, no cut cells, no colour
+    header = text.splitlines()[1]
+    assert all(col in header for col in MATRIX_COLUMNS)
+    for r in matrix.results:
+        assert r.target in text
+    x86 = next(line for line in text.splitlines() if line.startswith("x86-cpu-onnxruntime"))
+    speed = matrix["x86-cpu-onnxruntime"].report["versus_teacher"]["speedup_vs_compiled_teacher"]
+    assert (f"{speed:.2f}×" if speed < 10 else f"{speed:.1f}×") in x86
