@@ -68,6 +68,16 @@ def check_targets(targets, *, known_backend: bool = True) -> list:
     return chosen
 
 
+def _calib_size(value) -> None:
+    from edgekd.compile import MIN_CALIBRATION_SAMPLES
+    from edgekd.errors import DataError
+
+    integer("calib_size", value, -(2**63), MAX_CALIB, optional=True)
+    if value is not None and value < MIN_CALIBRATION_SAMPLES:  # compile's own wording, before any training
+        raise DataError(f"calibration: {value} samples requested (calib_size); at least {MIN_CALIBRATION_SAMPLES} "
+                        "are needed")
+
+
 def check_settings(args: dict) -> None:
     """The numeric settings of ``build``/``build_all``, by the names of their keyword arguments."""
     checks = {
@@ -75,7 +85,7 @@ def check_settings(args: dict) -> None:
         "batch_size": lambda v: integer("batch_size", v, 1, MAX_BATCH),
         "lr": lambda v: real("lr", v, 0.0, 10.0, low_open=True),
         "seed": lambda v: integer("seed", v, 0, MAX_SEED),
-        "calib_size": lambda v: integer("calib_size", v, 8, MAX_CALIB, optional=True),
+        "calib_size": _calib_size,
         "val_fraction": lambda v: real("val_fraction", v, 0.0, 1.0, low_open=True, high_open=True),
         "latency_runs": lambda v: integer("latency_runs", v, 1, MAX_LATENCY_RUNS),
     }
