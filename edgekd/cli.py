@@ -17,6 +17,7 @@ app = typer.Typer(help="edgekd: distill a small student per device, compile it f
                   pretty_exceptions_enable=False)
 console = Console(stderr=True)
 EXIT_GATE_FAILED, EXIT_BAD_INPUT = 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def print_error(exc: BaseException) -> None:
@@ -107,6 +108,11 @@ def build(
     except EdgeKDError as exc:
         print_error(exc)
         raise typer.Exit(EXIT_GATE_FAILED) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C: say where, and how to go on
+        from edgekd.interrupt import interrupted_at
+
+        console.print(f"[yellow]{interrupted_at(exc).message()}[/yellow]", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     print_summary(matrix)
     for r in matrix.results:
         if r.status != "passed":

@@ -126,3 +126,31 @@ def test_build_python_bad_data_argument_raises_before_writing(kwargs, names, tmp
         edgekd.build_all(targets=["x86-cpu-onnxruntime"], out_dir=out, search=False, **kwargs)
     assert not out.exists()
 
+
+def test_cli_build_ctrl_c_exits_130_naming_the_epoch_to_resume_from(tmp_path):
+    import re
+    import signal
+    import time
+
+    import torch
+
+    data = write_png_folder(tmp_path / "shapes", per_class=20)
+    out = tmp_path / "out"
+    epochs = 5000
+    proc = subprocess.Popen([sys.executable, "-m", "edgekd.cli", "build", "--data-dir", str(data), "--image-size",
+                             "16", "--channels", "1", "--epochs", str(epochs), "--no-search", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ckpt = out / "_work" / "x86-cpu-onnxruntime" / "distill.ckpt"
+    deadline = time.time() + 240
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    time.sleep(1.0)
+    done = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]  # finished before the signal
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    match = re.search(r"at epoch (\d+) of (\d+)\b.*--resume", err)
+    assert match, err[-2000:]
+    assert int(match.group(1)) > done and int(match.group(2)) == epochs
