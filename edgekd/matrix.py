@@ -384,9 +384,13 @@ def _not_run_report(artifact, target, trained, config, ctx: _Context, why: str, 
     from edgekd.report.manifest import partial_report
 
     reason = why if why.startswith("not run here") or "not run here:" in why else f"not run here: {why}"
-    return partial_report(target=target, artifact=artifact, data=ctx.data, teacher_logits=ctx.teacher_view["logits"],
-                          teacher_info=ctx.teacher_info, trained=trained, loss=ctx.loss, config=config,
-                          reason=reason, seconds=time.perf_counter() - started)
+    report = partial_report(target=target, artifact=artifact, data=ctx.data,
+                            teacher_logits=ctx.teacher_view["logits"], teacher_info=ctx.teacher_info, trained=trained,
+                            loss=ctx.loss, config=config, reason=reason, seconds=time.perf_counter() - started)
+    from edgekd.chance import add_chance_warnings
+
+    add_chance_warnings(report)  # a teacher or student near chance: report["warnings"]
+    return report
 
 
 def _rewrite_reports(report: dict, artifact: Artifact) -> None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from edgekd.backends.base import Artifact
 from edgekd.baseline import TeacherArtifact, attach_baseline, choose_ship, compile_teacher
+from edgekd.chance import add_chance_warnings
 from edgekd.compile import compile as compile_model
 from edgekd.data.builtin import load_dataset
 from edgekd.data.sources import ArrayData, as_array_data
@@ -174,6 +175,7 @@ def validate_step(artifact: Artifact, trained, teacher, teacher_info, data: "_Da
     if baseline is not None:
         measured = (report["artifact"].get("latency_ms") or {}).get("p50") if measure_latency else None
         attach_baseline(report, baseline.record, {"kind": "measured" if measured else "none", "ms": measured}, ship)
+    add_chance_warnings(report)  # a teacher or student near chance: report["warnings"]
     write_reports(report, artifact.folder)
     return BuildResult(report, artifact, student_model, teacher, gate["passed"], artifact.folder, trained.history,
                        teacher_artifact=baseline.artifact if baseline is not None else None)
@@ -280,6 +282,12 @@ def _prepare_teacher(teacher, data: _Data, seed: int, progress: bool):
         info = {"arch": type(teacher).__name__, "source": "user", "trained_now": False}
     _check_teacher_fits(teacher, data)
     info["params"] = sum(p.numel() for p in teacher.parameters())
+    from edgekd.chance import chance_warnings
+
+    accuracy = info["val_accuracy"] if "val_accuracy" in info else evaluate(teacher.eval(), data.val)
+    for warning in chance_warnings({"dataset": {"classes": list(data.spec.labels), "train": len(data.train)},
+                                    "teacher": {"accuracy": accuracy, "recipe": info.get("recipe")}}):
+        log.warning("%s", warning["message"])  # once per build; each report records it too
     return teacher.eval(), info
 
 

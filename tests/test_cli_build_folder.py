@@ -57,6 +57,7 @@ def test_cli_build_data_dir_builds_validates_and_labels_the_folder_classes(tmp_p
     # three easy patterns: the compiled int8 student is far above chance (1/3) on held-out images
     assert report["artifact"]["accuracy"] >= 0.9
     assert report["teacher"]["accuracy"] >= 0.9
+    assert not [w for w in report.get("warnings", []) if w["kind"] == "near_chance"]
 
 
 def test_build_python_val_dir_validates_on_the_val_folder(tmp_path):
