@@ -81,7 +81,11 @@ class Artifact:
 
     @property
     def size_bytes(self) -> int:
-        return Path(self.path).stat().st_size
+        """Bytes of the model: the file, or every file of a model that is a folder (a Core ML .mlpackage)."""
+        path = Path(self.path)
+        if path.is_dir():  # the folder entry itself is 4096 bytes whatever it holds
+            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+        return path.stat().st_size
 
     def to_json(self) -> dict:
         data = asdict(self)
