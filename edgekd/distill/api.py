@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from edgekd.data.sources import ArrayData, as_array_data
-from edgekd.distill import ddp, qad
+from edgekd.distill import ddp, qad, record
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
@@ -106,13 +107,16 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
         qat_teacher: who teaches those epochs: ``"self"`` (the float student, frozen when QAT
             starts), ``"teacher"`` or ``"both"`` (logits ``w·self + (1-w)·teacher``, ``w`` =
             ``qat_self_weight``); None: :data:`edgekd.distill.qad.DEFAULT_QAT_TEACHER`.
-        out_dir: where checkpoints, ``student.pt`` and ``distill.json`` go (rank 0 only); None: nowhere.
+        out_dir: where checkpoints, ``student.pt``, ``student.json`` (architecture), ``distill.json``
+            (per-epoch history) and ``summary.json`` (val top-1, loss, QAT) go, as ``edgekd distill``
+            writes them (rank 0 only); None: nowhere.
         resume: continue from the checkpoints in ``out_dir`` (at most one epoch is lost).
 
     Returns:
         The trained student, in eval mode; ``student.edgekd_history`` holds the per-epoch records.
         Under ``torchrun`` every rank returns it; only rank 0 writes files.
     """
+    started = time.perf_counter()
     qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
     if qat_teacher is not None and not qat:
         raise ConfigError(f"qat_teacher={qat_teacher!r} only applies with qat=True")
@@ -134,6 +138,10 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
     model.edgekd_history = result.history
     if out is not None and ctx.is_main:
         _write_outputs(out, model, loss, result)
+        summary = record.summary(model, teacher, train, val, loss, seed=seed, epochs=epochs,
+                                 resumed_from_epoch=result.resumed_from_epoch,
+                                 seconds=round(time.perf_counter() - started, 2))
+        record.write(out, summary)
     ctx.barrier()
     return model
 

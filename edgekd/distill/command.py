@@ -117,16 +117,15 @@ def _check_out(out: Path, resume: bool) -> None:
 def _distill_summary(model, teacher, teacher_info: dict, data, loss: str, loss_fn, out: Path, seed: int) -> dict:
     import json
 
-    from edgekd.distill.trainer import evaluate
+    from edgekd.distill import record
 
-    last = model.edgekd_history[-1]
     written = json.loads((out / "distill.json").read_text())  # edgekd.distill's own record of the run
-    return {"dataset": data.name, "train_size": len(data.train), "val_size": len(data.val), "seed": seed,
-            "teacher": {**teacher_info, "val_accuracy": evaluate(teacher, data.val) if teacher is not None else None},
-            "student": {"arch": _arch_card(model, data), "val_accuracy": evaluate(model, data.val)},
-            "loss": {"name": loss, "config": loss_fn.config(),
-                     "terms": {k: v for k, v in last.items() if k not in ("epoch", "phase", "val_accuracy")}},
-            "qat": getattr(model, "edgekd_qat", None), "resumed_from_epoch": int(written["resumed_from_epoch"])}
+    summary = record.summary(model, teacher, data.train, data.val, loss_fn, seed=seed,
+                             epochs=len(model.edgekd_history), resumed_from_epoch=written["resumed_from_epoch"])
+    summary["teacher"] = {**teacher_info, **summary["teacher"]}
+    summary["student"]["arch"] = _arch_card(model, data)
+    summary["loss"]["name"] = loss
+    return {"dataset": data.name, **summary}
 
 
 def _distill_data(dataset: str, data_dir: Optional[Path], val_fraction: float, seed: int):
@@ -230,11 +229,9 @@ def _model_from_arch(arch, data, where: str):
 
 def _arch_card(model, data) -> dict:
     """What student.json holds: rebuild with the registry, then load the state_dict."""
-    arch = {k: v for k, v in (getattr(model, "edgekd_arch", None) or {"name": type(model).__name__}).items()
-            if k != "qat"}
-    qat = getattr(model, "edgekd_qat", None)
-    return {"schema": "edgekd.arch/1", **arch, "input_shape": list(data.train.input_shape),
-            "num_classes": data.num_classes, "qat_format": qat["format"] if qat else None}
+    from edgekd.distill.record import arch_card
+
+    return arch_card(model, data.train.input_shape, data.num_classes)
 
 
 def _write_distill_outputs(out: Path, data, summary: dict) -> None:

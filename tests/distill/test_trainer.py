@@ -86,3 +86,33 @@ def test_fit_does_not_cache_teacher_when_augmenting(digits, digits_teacher):
     fit(_student(), _small(train, 128), None, KD(), digits_teacher,
         TrainConfig(epochs=2, batch_size=64, augment=True, progress=False))
     assert len(calls) >= 4
+
+
+class _InputSpyKD(KD):
+    """KD that keeps every batch the student saw (private attribute: not in config())."""
+
+    def loss(self, student, teacher, batch):
+        self._seen = [*getattr(self, "_seen", []), batch[0].detach().clone()]
+        return super().loss(student, teacher, batch)
+
+
+def test_fit_teacher_sees_the_same_augmented_images_as_the_student_even_with_a_cache(digits, digits_teacher):
+    """The classic bug: augmented student inputs scored against logits of un-augmented images."""
+    from edgekd.distill.cache import TeacherCache
+
+    train = _small(digits[0], 128)
+    teacher_inputs = []
+    hook = digits_teacher.register_forward_pre_hook(lambda m, args: teacher_inputs.append(args[0].clone()))
+    try:
+        cache = TeacherCache(digits_teacher, train)  # offered, and must be refused under augmentation
+        teacher_inputs.clear()
+        loss = _InputSpyKD()
+        fit(_student(), train, None, loss, digits_teacher,
+            TrainConfig(epochs=1, batch_size=64, augment=True, progress=False), teacher_cache=cache)
+    finally:
+        hook.remove()
+    assert len(teacher_inputs) == len(loss._seen) == 2
+    assert all(torch.equal(t, s) for t, s in zip(teacher_inputs, loss._seen))
+    seen = torch.cat(loss._seen).flatten(1)
+    unshifted = (torch.cdist(seen, train.x.flatten(1)) == 0).any(1).float().mean()
+    assert unshifted < 0.2  # they were augmented: a zero shift is drawn for about 1 image in 25
