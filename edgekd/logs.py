@@ -34,8 +34,9 @@ def route_logs(console, verbose: bool = False, log_file: str | Path | None = Non
 
     Within the block, loggers that other libraries gave their own terminal handlers (torch's)
     pass their records up to the root instead, and file descriptor 2 points at ``log_file`` (or
-    the null device) while ``sys.stderr`` stays on the terminal, so progress bars and edgekd's
-    lines still show. Everything is put back on exit.
+    the null device); ``sys.stderr`` sends edgekd's writes (its progress bars, its console) to the
+    terminal and other libraries' (Core ML's conversion bars) to the log. Everything is put back
+    on exit.
     """
     from rich.logging import RichHandler
 
@@ -102,7 +103,7 @@ def _take_over_loggers() -> dict:
 
 
 def _redirect_fd2(log_file):
-    """Point fd 2 at the log (C/C++ libraries write there) and keep ``sys.stderr`` on the terminal."""
+    """Point fd 2 at the log (C/C++ libraries write there); ``sys.stderr`` routes by writer."""
     try:
         if sys.stderr.fileno() != 2:
             return None
@@ -114,8 +115,10 @@ def _redirect_fd2(log_file):
     os.dup2(sink, 2)
     os.close(sink)
     old = sys.stderr
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=old.encoding or "utf-8",
-                           errors="backslashreplace")
+    encoding = old.encoding or "utf-8"
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding=encoding, errors="backslashreplace")
+    sys.stderr = _ByWriter(terminal, os.fdopen(os.dup(2), "w", buffering=1, encoding=encoding,
+                                               errors="backslashreplace"))
     return saved, old
 
 
@@ -125,3 +128,41 @@ def _restore_fd2(saved: int, old) -> None:
     os.dup2(saved, 2)
     os.close(saved)
     sys.stderr = old
+
+
+# Modules that only relay a write: the module that called into them is the writer.
+_RELAYS = ("tqdm", "rich", "logging", "io", "codecs", "contextlib", "warnings", "traceback", "edgekd.logs")
+_TERMINAL = ("edgekd", "typer", "click", "__main__", "runpy")
+
+
+class _ByWriter:
+    """``sys.stderr`` while routed: edgekd's (and the command line's) writes reach the terminal, other
+    libraries' (their progress bars, prints) the log. The writer is the first caller outside the
+    relaying modules (a tqdm bar belongs to whoever advances it)."""
+
+    def __init__(self, terminal, log):
+        self._terminal, self._log = terminal, log
+
+    def _stream(self):
+        frame = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_globals.get("__name__", "")
+            if not any(name == r or name.startswith(r + ".") for r in _RELAYS):
+                ours = any(name == t or name.startswith(t + ".") for t in _TERMINAL)
+                return self._terminal if ours else self._log
+            frame = frame.f_back
+        return self._terminal
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._terminal.flush()
+        self._log.flush()
+
+    def close(self) -> None:
+        self._terminal.close()
+        self._log.close()
+
+    def __getattr__(self, name):  # isatty, fileno, encoding...: the terminal's
+        return getattr(self._terminal, name)

@@ -41,19 +41,25 @@ with route_logs(Console(stderr=True), verbose=sys.argv[2] == "1", log_file=log_f
     logging.getLogger("torch.utils._pytree").warning("THEIRS-TORCH")  # torch's own handler
     warnings.warn("THEIRS-WARNING")
     os.write(2, b"THEIRS-FD2\n")  # what a C++ runtime writes
-    print("PROGRESS", file=sys.stderr)  # tqdm and rich write to sys.stderr: the terminal
+    print("PROGRESS", file=sys.stderr)  # edgekd's console and bars write to sys.stderr: the terminal
+    from tqdm import tqdm
+    for _ in tqdm(range(2), desc="OURS-BAR", disable=False):
+        pass
+    theirs = {"__name__": "coremltools.converters", "tqdm": tqdm, "sys": sys}  # a library's own bar and print
+    exec("for _ in tqdm(range(2), desc='THEIRS-BAR', disable=False): pass\n"
+         "print('THEIRS-PRINT', file=sys.stderr)", theirs)
 print("AFTER", file=sys.stderr)
 os.write(2, b"AFTER-FD2\n")
 """
 
-THEIRS = ("THEIRS-LOGGING", "THEIRS-TORCH", "THEIRS-WARNING", "THEIRS-FD2")
+THEIRS = ("THEIRS-LOGGING", "THEIRS-TORCH", "THEIRS-WARNING", "THEIRS-FD2", "THEIRS-BAR", "THEIRS-PRINT")
 
 
 def test_route_logs_sends_other_libraries_only_to_the_log_file(tmp_path):
     log = tmp_path / "out" / "build.log"
     proc = _run("-c", ROUTE_SCRIPT, str(log), "0", timeout=120)
     assert proc.returncode == 0, proc.stderr
-    for mark in ("OURS-INFO", "PROGRESS", "AFTER", "AFTER-FD2"):
+    for mark in ("OURS-INFO", "PROGRESS", "OURS-BAR", "AFTER", "AFTER-FD2"):
         assert mark in proc.stderr
     for mark in THEIRS:
         assert mark not in proc.stderr
@@ -64,7 +70,7 @@ def test_route_logs_sends_other_libraries_only_to_the_log_file(tmp_path):
 def test_route_logs_verbose_shows_every_line_on_the_terminal(tmp_path):
     proc = _run("-c", ROUTE_SCRIPT, "-", "1", timeout=120)
     assert proc.returncode == 0, proc.stderr
-    for mark in ("OURS-INFO", "PROGRESS", *THEIRS):
+    for mark in ("OURS-INFO", "PROGRESS", "OURS-BAR", *THEIRS):
         assert mark in proc.stderr
 
 
