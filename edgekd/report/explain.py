@@ -92,6 +92,10 @@ def search_sentences(search: dict | None) -> list[str]:
     elif lim:
         bounds.append(f"no latency bound ({lim.get('teacher_latency_why_none')})")
     out = []
+    if search.get("outcome") == "none-fits" and search.get("finalists"):  # found, then refuted by measurement
+        out.append(f"Search found no student that beats the teacher: {search.get('why')}. Fell back to the "
+                   f"default student `{arch_text(search.get('arch'))}`; the ship rule decides.")
+        return out
     if search.get("outcome") == "none-fits":
         out.append(f"Search found no student that beats the teacher ({'; '.join(bounds)}): {search.get('why')}. "
                    f"Fell back to the {search.get('fallback', 'default student').replace('-', ' ')} "
@@ -104,14 +108,16 @@ def search_sentences(search: dict | None) -> list[str]:
     fin = search.get("finalists") or []
     if fin:
         margin = fin[0]["score"] - fin[1]["score"] if len(fin) > 1 else None
-        out.append("It won on the highest score among the candidates meeting every constraint"
-                   + (f", {margin:.3g} above the runner-up" if margin is not None else "")
+        chosen_by = search.get("chosen_by") or "highest score among the candidates meeting every constraint"
+        out.append(f"It won on the {chosen_by}"
+                   + (f"; {margin:.3g} above the next finalist's score" if margin is not None else "")
                    + " (the default student family is always among the candidates).")
     return out
 
 
-def finalist_rows(search: dict | None) -> list[tuple[str, str, str, str, str]]:
-    """(architecture, score, predicted latency, parameters, origin) per finalist, best first."""
-    return [(arch_text(f["arch"]), f"{f['score']:.4g}", ms(f.get("predicted_latency_ms")), f"{f['params']:,}",
-             "default family" if f.get("phase") == "include" else "evolved")
+def finalist_rows(search: dict | None) -> list[tuple[str, ...]]:
+    """(architecture, score, predicted latency, measured artifact latency, parameters, origin) per finalist."""
+    return [(arch_text(f["arch"]), f"{f['score']:.4g}", ms(f.get("predicted_latency_ms")),
+             ms(f.get("measured_artifact_ms")) if "measured_artifact_ms" in f else "not measured",
+             f"{f['params']:,}", "default family" if f.get("phase") == "include" else "evolved")
             for f in (search or {}).get("finalists") or []]

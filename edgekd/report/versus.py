@@ -74,8 +74,8 @@ def search_explanation(report: dict) -> str:
     out = [f"<p>{escape(s)}</p>" for s in explain.search_sentences(search)]
     rows = explain.finalist_rows(search)
     if rows:
-        out.append("<table><thead><tr><th>finalist</th><th>score</th><th>predicted latency</th><th>params</th>"
-                   "<th>origin</th></tr></thead><tbody>" + "".join(
+        out.append("<table><thead><tr><th>finalist</th><th>score</th><th>predicted latency</th>"
+                   "<th>artifact measured here</th><th>params</th><th>origin</th></tr></thead><tbody>" + "".join(
                        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
                    + "</tbody></table>")
     return "".join(out)

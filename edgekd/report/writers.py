@@ -128,8 +128,8 @@ def markdown(report: dict) -> str:
         lines += ["", *explain.search_sentences(srch)]
         rows = explain.finalist_rows(srch)
         if rows:
-            lines += ["", "| finalist | score | predicted latency | params | origin |", "|---|---|---|---|---|",
-                      *[f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} |" for r in rows]]
+            lines += ["", "| finalist | score | predicted latency | artifact measured here | params | origin |",
+                      "|---|---|---|---|---|---|", *[f"| `{r[0]}` | " + " | ".join(r[1:]) + " |" for r in rows]]
         if srch.get("log"):
             lines += ["", f"Search log `{srch['log']}`, plot `{srch.get('plot')}`."]
     env = report["environment"]

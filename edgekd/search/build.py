@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from edgekd.errors import ConfigError
@@ -58,8 +59,10 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
 
     The student must have fewer parameters than the teacher and a predicted latency below the compiled
     teacher's (``teacher_latency``: the report's ``teacher_artifact`` record) and the target's budget. The
-    default family is always proposed. Where nothing fits, the default student is distilled and the
-    summary says so (``outcome``: ``"none-fits"``, ``why``, ``fallback``).
+    default family is always proposed. Where the compiled teacher was measured here (this machine is the
+    device), the finalists are compiled and timed too, and the best-scoring one measured faster than the
+    teacher wins (``edgekd.search.verify``). Where nothing fits, the default student is distilled and
+    the summary says so (``outcome``: ``"none-fits"``, ``why``, ``fallback``).
     """
     settings = dict(BUILD_SEARCH)
     factor = settings.pop("flops_factor")
@@ -77,10 +80,52 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
                                  "arch": dict(DEFAULT_STUDENT), "space": settings["space"],
                                  "score_name": settings["score"], "constraints": limits, "finalists": []}
         return default
-    model = result.build()
-    model.edgekd_search = {**result.summary(), "outcome": "found", "why": None, "fallback": None,
-                           "constraints": limits}
+    summary = {**result.summary(), "outcome": "found", "why": None, "fallback": None, "constraints": limits,
+               "chosen_by": "highest score among the candidates meeting every constraint"}
+    if _measurable_here(target, limits):
+        summary = _verified(summary, result, target, train, limits, out_dir, seed)
+        if summary["outcome"] == "none-fits":
+            log.warning("%s: %s; distilling the default student", target.name, summary["why"])
+            default.edgekd_search = {**summary, "arch": dict(DEFAULT_STUDENT)}
+            return default
+    kwargs = {k: v for k, v in summary["arch"].items() if k != "name"}
+    torch.manual_seed(seed)
+    model = create_student(summary["arch"]["name"], train.input_shape, train.num_classes, **kwargs)
+    model.edgekd_search = summary
     return model
+
+
+def _measurable_here(target, limits: dict) -> bool:
+    from edgekd.capability import capability
+
+    return limits.get("teacher_latency_kind") == "measured" and capability(target).latency_here
+
+
+def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed: int) -> dict:
+    """The summary after timing the finalists' artifacts here against the compiled teacher."""
+    import time
+
+    from edgekd.search.verify import verify_finalists
+
+    started = time.perf_counter()
+
+    def build(arch):
+        return create_student(arch["name"], train.input_shape, train.num_classes,
+                              **{k: v for k, v in arch.items() if k != "name"})
+
+    winner, checked = verify_finalists(summary["finalists"], build, target, train, limits["teacher_latency_ms"],
+                                       Path(out_dir) if out_dir is not None else None, seed)
+    out = {**summary, "finalists": checked, "verify_seconds": time.perf_counter() - started}
+    if winner is None:
+        measured = ", ".join(f"{f['measured_artifact_ms']:.3g}" for f in checked if f["measured_artifact_ms"])
+        return {**out, "outcome": "none-fits", "fallback": "default-student",
+                "why": f"no finalist's artifact is faster than the compiled teacher when measured here "
+                       f"(teacher {limits['teacher_latency_ms']:.3g} ms; finalists {measured or 'none'} ms)"}
+    return {**out, "arch": winner["arch"], "score": winner["score"],
+            "predicted_latency_ms": winner["predicted_latency_ms"], "params": winner["params"],
+            "flops": winner["flops"],
+            "chosen_by": "highest score among the finalists whose artifact was measured faster than the "
+                         "compiled teacher here"}
 
 
 def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = True, **kwargs):
