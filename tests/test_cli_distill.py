@@ -150,7 +150,9 @@ def test_cli_distill_trains_and_caches_the_default_teacher_without_teacher(tmp_p
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
     teacher = json.loads((out / "summary.json").read_text())["teacher"]
-    assert teacher["source"] == "edgekd default, cached" and teacher["val_accuracy"] >= 0.9  # 97% measured
+    # trained by this run unless an earlier test of the session cached it
+    assert teacher["source"] == "edgekd default, " + ("trained now" if teacher["trained_now"] else "cached")
+    assert teacher["val_accuracy"] >= 0.9  # 97% measured
     assert Path(teacher["cache"]).is_file() and Path(os.environ["EDGEKD_CACHE_DIR"]) in Path(teacher["cache"]).parents
 
 
