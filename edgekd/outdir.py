@@ -119,15 +119,22 @@ class OutputLock:
     def acquire(self) -> "OutputLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                pid = int(holder) if holder.isdigit() else None
+                raise LockedError(f"{self.path.parent}: another edgekd build (pid {holder or 'unknown'}) is writing "
+                                  "this output folder; wait for it to finish or pick another --out", pid) from None
+            try:  # the holder unlinks the file before it lets go: a lock on an unlinked file is no lock
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
             os.close(fd)
-            pid = int(holder) if holder.isdigit() else None
-            raise LockedError(f"{self.path.parent}: another edgekd build (pid {holder or 'unknown'}) is writing this "
-                              "output folder; wait for it to finish or pick another --out", pid) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())  # whoever holds the lock names itself (a stale pid is harmless)
         self._fd = fd
@@ -135,7 +142,7 @@ class OutputLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            self.path.unlink(missing_ok=True)  # while still held (see acquire), so no lock file is left behind
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
@@ -171,10 +178,12 @@ class BuildTransaction:
 
     def __enter__(self) -> "BuildTransaction":
         check_writable(self.out)
+        self.created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         try:
             clean_stale_staging(self.out)
+            self.before = self._folders()
             _write_state(self.out, "in progress", self.targets)  # first: a kill from here on leaves this file
             self.superseded = supersede(self.out, self.targets)
         except BaseException:
@@ -190,11 +199,27 @@ class BuildTransaction:
                     if path.exists() and old.exists():
                         old.unlink()
                 (self.out / STATE).unlink(missing_ok=True)
+            elif self._folders() == self.before:  # no artifact folder was replaced: the old build still stands
+                for path in self.superseded:
+                    os.replace(path.with_name(path.name + SUPERSEDED), path)
+                (self.out / STATE).unlink(missing_ok=True)
             else:
                 _write_state(self.out, "failed", self.targets, f"{kind.__name__}: {exc}")
         finally:
             self.lock.release()
+        if kind is not None and self.created and not any(self.out.iterdir()):
+            self.out.rmdir()
         return False
+
+    def _folders(self) -> dict[str, int | None]:
+        """Each target folder's inode (compile replaces a folder by renaming a new one onto it)."""
+        out = {}
+        for name in self.targets:
+            try:
+                out[name] = (self.out / name).stat().st_ino
+            except FileNotFoundError:
+                out[name] = None
+        return out
 
 
 def guarded(target_arg: str):

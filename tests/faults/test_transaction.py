@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import edgekd
@@ -60,7 +61,7 @@ def test_build_leaves_no_state_file_after_success(built):
     assert (built / TARGET / "report.json").exists()
 
 
-@pytest.mark.parametrize("stage", ["fit", "compile_model", "validate", "write_reports"])
+@pytest.mark.parametrize("stage", ["validate", "write_reports"])
 def test_failed_rebuild_leaves_no_report_and_says_failed(built, monkeypatch, stage):
     import edgekd.pipeline as pipeline
 
@@ -72,6 +73,31 @@ def test_failed_rebuild_leaves_no_report_and_says_failed(built, monkeypatch, sta
         _build(built)
     assert _reports(built) == []  # nothing left that could claim the old gate result for this build
     assert _state(built)["state"] == "failed" and _state(built)["targets"] == [TARGET]
+
+
+@pytest.mark.parametrize("stage", ["fit", "compile_model"])
+def test_rebuild_failing_before_replacing_the_artifact_keeps_the_old_build(built, monkeypatch, stage):
+    import edgekd.pipeline as pipeline
+
+    before = {p: p.read_bytes() for p in built.rglob("*") if p.is_file()}
+
+    def boom(*a, **k):
+        raise RuntimeError(f"injected failure in {stage}")
+
+    monkeypatch.setattr(pipeline, stage, boom)
+    with pytest.raises(RuntimeError):
+        _build(built)
+    after = {p: p.read_bytes() for p in built.rglob("*") if p.is_file() and "_work" not in p.parts}
+    assert after == {p: b for p, b in before.items() if "_work" not in p.parts}  # reports and artifact as they were
+    assert _state(built) is None and not (built / outdir.LOCK).exists()
+
+
+def test_build_failing_on_bad_input_in_a_new_folder_leaves_nothing(tmp_path):
+    out = tmp_path / "new"
+    x, _ = tiny_data(96)
+    with pytest.raises(edgekd.DataError):
+        edgekd.build(tiny_model(classes=5), train=(x, np.arange(96) % 3), out_dir=out, **FAST)  # 5 outputs, 3 labels
+    assert not out.exists()
 
 
 def test_interrupted_rebuild_says_failed(built, monkeypatch):
