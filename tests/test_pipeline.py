@@ -60,7 +60,8 @@ def test_build_artifact_is_faithful_to_student_and_teacher(built, user_case):
     # the student is now held below the teacher's size, so the int8 artifact is judged against its fp32 student;
     # against the teacher the gate and the ship decision speak (tested below)
     assert art["accuracy"] >= result.report["student"]["accuracy"] - 0.01
-    assert result.report["student"]["params"] < result.report["teacher"]["params"]
+    smaller = result.report["student"]["params"] < result.report["teacher"]["params"]
+    assert smaller or result.report["search"]["outcome"] == "none-fits"  # else the default, and it says why
     assert result.report["gate"]["passed"] == (result.report["gate"]["accuracy_drop_points"] <= 1.0)
 
 
