@@ -42,7 +42,8 @@ def select_calibration(data: ArrayData, recipe: CalibrationRecipe, size: int | N
 
 def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", calib=None, out_dir="build", *,
             spec: PreprocessSpec | None = None, calib_size: int | None = None,
-            keep_float: list[str] | None = None) -> Artifact:  # noqa: A001
+            keep_float: list[str] | None = None, val=None, teacher: nn.Module | None = None,
+            validate_samples: int | None = None) -> Artifact:  # noqa: A001
     """Compile ``model`` for ``target`` into ``out_dir/<target>/``.
 
     Args:
@@ -54,6 +55,14 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
         spec: the preprocessing spec written beside the artifact (default: pass-through).
         calib_size: overrides the calibration recipe's sample count.
         keep_float: layer (node) names to leave in float, e.g. from sensitivity analysis.
+        val: validation data (as ``calib``; a bare array is labelled with the reference's own
+            predictions). Given, the artifact runs in its runtime and the target's gate is applied
+            against ``teacher`` (default: ``model``, the fp32 original); if it misses and the
+            backend can keep layers in float, the per-layer float fallback is tried. The verdict is
+            ``artifact.verdict`` (:class:`~edgekd.validate.gates.GateVerdict`) and
+            ``artifact.details["gate"]``; a failed gate is returned, not raised: check ``verdict.passed``.
+        teacher: the reference the gate compares with (default: ``model``).
+        validate_samples: cap on validation samples (see :func:`edgekd.validate.validate`).
     """
     target = load_target(target)
     recipe = load_recipe(target.calibration.recipe)
@@ -90,7 +99,13 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return Artifact.read(final)
+    artifact = Artifact.read(final)
+    if val is not None:
+        from edgekd.validate.gated import gate_artifact
+
+        artifact = gate_artifact(artifact, model, target, calib, val, out_dir, teacher=teacher, spec=spec,
+                                 calib_size=calib_size, validate_samples=validate_samples)
+    return artifact
 
 
 def _for_backend(model: nn.Module, backend, target: Target) -> tuple[nn.Module, str | None]:

@@ -93,6 +93,9 @@ class QnnBackend:
     """int8 QDQ (uint8 or int8 activations, int8 per-channel weights) on the HTP; static batch."""
 
     name = "qnn"
+    # On x86 the HTP backend is an emulator (~4 s per 224×224 image): validation is capped at
+    # edgekd.validate.EMULATED_VALIDATE_SAMPLES, with a progress bar and an estimated time.
+    emulated = True
 
     def is_available(self) -> tuple[bool, str]:
         try:

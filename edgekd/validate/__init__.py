@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import types
 
 import numpy as np
@@ -13,45 +14,97 @@ from edgekd.backends.base import Artifact, get_backend
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
 from edgekd.errors import NotRunHere
-from edgekd.validate.gates import evaluate_gate
+from edgekd.validate.gates import GateVerdict, evaluate_gate
 from edgekd.validate.latency import runner_latency, torch_latency
 from edgekd.validate.metrics import accuracy, compare
 
-__all__ = ["evaluate_gate", "reference_check", "validate"]
+__all__ = ["EMULATED_VALIDATE_SAMPLES", "GateVerdict", "evaluate_gate", "reference_check", "validate"]
 log = logging.getLogger(__name__)
 
 
 def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: torch.nn.Module | None = None,
-             *, threads: int = 1, latency_runs: int = 200, measure_latency: bool = True) -> dict:
+             *, threads: int = 1, latency_runs: int = 200, measure_latency: bool = True, target=None,
+             validate_samples: int | None = None, progress: bool | None = None) -> dict:
     """Run ``artifact`` in its runtime on ``val`` and compare it with ``teacher`` (and ``student``).
 
     Returns a dict with ``teacher``, ``student`` (when given) and ``artifact`` sections holding
-    accuracy, top-1 agreement, mean KL and cosine to the teacher, and batch-1 latency.
+    accuracy, top-1 agreement, mean KL and cosine to the teacher, and batch-1 latency, and ``gate``:
+    the target's gate applied (:class:`GateVerdict` as a dict; ``None`` when the artifact's target
+    cannot be loaded and none is passed as ``target``).
+
+    ``validate_samples`` caps how many validation samples run (a seeded random subset); an emulated
+    runtime (QNN HTP on x86) is capped at :data:`EMULATED_VALIDATE_SAMPLES` unless told otherwise
+    (0: no cap). The gate then reports the Wilson 95 % interval the smaller sample implies, and
+    ``samples_available``. ``progress`` shows a tqdm bar (default: on for emulated runtimes).
     """
     if not isinstance(artifact, Artifact):
         artifact = Artifact.read(artifact)
     data = as_array_data(val, "val")
+    backend = get_backend(artifact.backend)
+    emulated = bool(getattr(backend, "emulated", False))
+    available = len(data)
+    data = _capped(data, validate_samples, emulated, artifact)
     x, y = data.numpy()
     try:
-        runner = get_backend(artifact.backend).load(artifact, threads=threads)
+        runner = backend.load(artifact, threads=threads)
     except NotRunHere as exc:  # the artifact exists, its runtime or device does not: say so, never "passed"
-        return _not_run(artifact, teacher, data, student, str(exc))
+        report = _not_run(artifact, teacher, data, student, str(exc))
+        return _with_gate(report, artifact, target, available)
     teacher_logits = predict(teacher, data.x).numpy()
     student_logits = predict(student, data.x).numpy() if student is not None else None
-    artifact_logits = np.asarray(runner(x), dtype=np.float32)
+    from edgekd.validate.progress import run_with_progress
+
+    started = time.perf_counter()
+    artifact_logits = np.asarray(run_with_progress(runner, x, emulated if progress is None else progress,
+                                                   f"{artifact.target}: validating"), dtype=np.float32)
+    seconds = time.perf_counter() - started
 
     report: dict = {"samples": len(y), "teacher": {"accuracy": accuracy(teacher_logits, y)}}
     if student_logits is not None:
         report["student"] = compare(student_logits, y, teacher_logits, None)
     report["artifact"] = {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
                           "size_bytes": artifact.size_bytes,
-                          **compare(artifact_logits, y, teacher_logits, student_logits)}
+                          **compare(artifact_logits, y, teacher_logits, student_logits),
+                          "emulated": emulated, "validation_seconds": seconds}
     if measure_latency:
         one = x[:1]
         report["teacher"]["latency_ms"] = torch_latency(teacher, one, threads, latency_runs)
         if student is not None:
             report["student"]["latency_ms"] = torch_latency(student, one, threads, latency_runs)
         report["artifact"]["latency_ms"] = runner_latency(runner, one, threads, latency_runs)
+    return _with_gate(report, artifact, target, available)
+
+
+EMULATED_VALIDATE_SAMPLES = 200  # an emulated HTP runs ~4 s per 224×224 image here: 200 take ~15 min
+"""Default cap on validation samples for emulated runtimes. At 200 samples and ~95 % agreement the
+Wilson 95 % interval is about ±3 points; the gate reports the interval it used."""
+
+
+def _capped(data, validate_samples: int | None, emulated: bool, artifact: Artifact):
+    cap = validate_samples if validate_samples is not None else (EMULATED_VALIDATE_SAMPLES if emulated else 0)
+    if cap < 0:
+        raise ValueError(f"validate_samples must be >= 0 (0: no cap), got {cap}")
+    if not cap or len(data) <= cap:
+        return data
+    log.info("%s: validating %d of %d samples%s (validate_samples)", artifact.target, cap, len(data),
+             " in an emulator" if emulated else "")
+    index = np.sort(np.random.default_rng(0).permutation(len(data))[:cap])
+    return data.subset(index)
+
+
+def _with_gate(report: dict, artifact: Artifact, target, available: int) -> dict:
+    """Add ``samples_available`` and the target's gate verdict to a validation report."""
+    from edgekd.targets import load_target
+    from edgekd.validate.gates import GateVerdict
+
+    report["samples_available"] = available
+    if target is None:
+        try:
+            target = load_target(artifact.target)
+        except Exception:  # noqa: BLE001 - a renamed or absent target TOML: no gate, said by gate=None
+            report["gate"] = None
+            return report
+    report["gate"] = GateVerdict.from_validation(load_target(target), report).to_json()
     return report
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+
 
 def evaluate_gate(target, validation: dict) -> dict:
     """Check the target's accuracy (and agreement) gate; returns passed + human reasons."""
@@ -27,3 +29,48 @@ def evaluate_gate(target, validation: dict) -> dict:
                        f"{gate.min_agreement:.4f}")
     return {"passed": passed, "accuracy_drop_points": drop, "max_accuracy_drop": gate.max_accuracy_drop,
             "min_agreement": gate.min_agreement, "reasons": reasons}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % (z=1.96) Wilson score interval of a binomial proportion: what ``n`` samples can tell."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class GateVerdict:
+    """The target's gate applied to one validated artifact (what ``compile(val=...)`` attaches)."""
+
+    target: str
+    passed: bool
+    status: str  # "passed", "failed" or "not run here"
+    samples: int
+    agreement: float | None  # top-1 agreement with the reference (the teacher, or the fp32 original)
+    agreement_ci95: tuple[float, float] | None  # Wilson interval of ``agreement`` over ``samples``
+    accuracy_drop_points: float | None
+    max_accuracy_drop: float
+    min_agreement: float | None
+    reasons: list[str] = field(default_factory=list)
+    samples_available: int | None = None  # more than ``samples`` when validation was capped (emulators)
+    recovery: dict | None = None  # the float-fallback attempt when the gate first missed
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["agreement_ci95"] = list(self.agreement_ci95) if self.agreement_ci95 else None
+        return data
+
+    @classmethod
+    def from_validation(cls, target, validation: dict, gate: dict | None = None) -> "GateVerdict":
+        gate = gate or evaluate_gate(target, validation)
+        art, n = validation["artifact"], int(validation["samples"])
+        agree = art.get("agreement_teacher")
+        ci = wilson_interval(round(agree * n), n) if agree is not None else None
+        status = gate.get("status") or ("passed" if gate["passed"] else "failed")
+        return cls(target=target.name, passed=bool(gate["passed"]), status=status, samples=n, agreement=agree,
+                   agreement_ci95=ci, accuracy_drop_points=gate["accuracy_drop_points"],
+                   max_accuracy_drop=gate["max_accuracy_drop"], min_agreement=gate["min_agreement"],
+                   reasons=list(gate["reasons"]), samples_available=validation.get("samples_available"))
