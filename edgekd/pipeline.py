@@ -84,7 +84,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         out_dir: the artifact lands in ``out_dir/<target>/``.
         student: an ``nn.Module``, a registry name, or ``{"name": ..., **kwargs}``; default: a small ResNet.
         spec: preprocessing spec of user data (default: pass-through of already-normalized arrays).
-        loss: the distillation loss (default: Hinton KD, T=4).
+        loss: the distillation loss (default: Hinton KD, T=1, CE/KD weights 0.5/0.5).
         resume: continue an interrupted distillation from its last epoch checkpoint.
         search: without ``student``, search one for the target (``edgekd.search``, DisWOT score);
             ``search=False`` takes the default student.

@@ -82,6 +82,29 @@ def shift_augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -
     return pad[batch, chan, rows, cols]
 
 
+AUGMENT_DROP_WARN = 0.05  # top-1 the teacher may lose on augmented images before we warn
+
+
+def teacher_under_augment(teacher: nn.Module, data: ArrayData, config: TrainConfig, size: int = 512) -> dict | None:
+    """Teacher top-1 on labelled training images, clean and augmented as the student will see them.
+
+    A teacher trained without augmentation can be far worse on shifted images (89 % → 65 % at
+    ±2 px on 14 px Fashion-MNIST), and KD then teaches its mistakes; logged as a warning.
+    """
+    labelled = (data.y >= 0).nonzero().flatten()[:size]
+    if len(labelled) == 0:
+        return None
+    x, y = data.x[labelled], data.y[labelled]
+    shifted = shift_augment(x, config.shift, torch.Generator().manual_seed(config.seed))
+    clean = (predict(teacher, x).argmax(1) == y).float().mean().item()
+    augmented = (predict(teacher, shifted).argmax(1) == y).float().mean().item()
+    if clean - augmented > AUGMENT_DROP_WARN:
+        log.warning("the teacher's top-1 drops from %.1f%% to %.1f%% on augmented training images (shifts of up "
+                    "to %d px): distilling with augmentation teaches its mistakes; train the teacher with "
+                    "augmentation or distill without", 100 * clean, 100 * augmented, config.shift)
+    return {"clean": clean, "augmented": augmented}
+
+
 _NOT_FINGERPRINTED = ("resume", "progress", "checkpoint", "cache_teacher_mb")
 
 
@@ -113,6 +136,8 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
         raise EdgeKDError(f"loss {type(loss).__name__} needs a teacher")
     if teacher is not None:
         teacher.eval().requires_grad_(False)
+        if config.augment and loss.needs_teacher:
+            teacher_under_augment(teacher, train, config)
     ctx = ddp.current()
     torch.manual_seed(config.seed)
     loss.bind(student, teacher if loss.needs_teacher else None, train.x[:2])

@@ -111,8 +111,32 @@ def test_fit_teacher_sees_the_same_augmented_images_as_the_student_even_with_a_c
             TrainConfig(epochs=1, batch_size=64, augment=True, progress=False), teacher_cache=cache)
     finally:
         hook.remove()
-    assert len(teacher_inputs) == len(loss._seen) == 2
-    assert all(torch.equal(t, s) for t, s in zip(teacher_inputs, loss._seen))
+    assert len(loss._seen) == 2 and len(teacher_inputs) == 2 + 2  # first, teacher_under_augment's 2 probes
+    assert all(torch.equal(t, s) for t, s in zip(teacher_inputs[2:], loss._seen))
     seen = torch.cat(loss._seen).flatten(1)
     unshifted = (torch.cdist(seen, train.x.flatten(1)) == 0).any(1).float().mean()
     assert unshifted < 0.2  # they were augmented: a zero shift is drawn for about 1 image in 25
+
+
+class _Lookup(torch.nn.Module):
+    """A teacher that knows the training images pixel for pixel (1-NN) and nothing else: shift-fragile."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.x, self.y = data.x.flatten(1), data.y
+
+    def forward(self, x):
+        nearest = torch.cdist(x.flatten(1), self.x).argmin(1)
+        return torch.nn.functional.one_hot(self.y[nearest], 10).float() * 10
+
+
+def test_teacher_under_augment_measures_the_drop_and_warns(digits, digits_teacher, caplog):
+    from edgekd.distill.trainer import AUGMENT_DROP_WARN, teacher_under_augment
+
+    train = _small(digits[0], 256)
+    config = TrainConfig(augment=True, shift=2, progress=False)
+    with caplog.at_level("WARNING", logger="edgekd.distill.trainer"):
+        fragile = teacher_under_augment(_Lookup(train), train, config)
+    assert fragile["clean"] == 1.0 and fragile["clean"] - fragile["augmented"] > AUGMENT_DROP_WARN
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert caplog.records[0].args[:2] == (100 * fragile["clean"], 100 * fragile["augmented"])

@@ -20,10 +20,13 @@ def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperatur
 class KD(DistillLoss):
     """L = ce_weight · CE(s, y) + kd_weight · T² · KL(p_t^T ‖ p_s^T).
 
-    Defaults: T = 4, ce_weight = 0.1, kd_weight = 0.9 (the usual CIFAR recipe).
+    Defaults: T = 1, ce_weight = 0.5, kd_weight = 0.5. The CIFAR-100 recipe (T = 4, 0.1/0.9) lost to
+    plain CE on our 10-class data (Fashion-MNIST, 3000 images, 8 epochs, teacher 89.3 %, 2 seeds:
+    CE 81.8, KD T=4 79.6 with 4 points between seeds, KD T=1 0.5/0.5 82.8; temperature is the factor,
+    T8 < T4 < T2 < T1 at every scale we ran: bench/distill_recipe.py, bench/results/distill_recipe.json).
     """
 
-    def __init__(self, temperature: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9):
+    def __init__(self, temperature: float = 1.0, ce_weight: float = 0.5, kd_weight: float = 0.5):
         super().__init__()
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
 

@@ -71,12 +71,12 @@ def topkld(student_logits: torch.Tensor, teacher_logits: torch.Tensor, k: int, t
 class TopKLD(DistillLoss):
     """L = ce_weight · CE(s, y) + kd_weight · TopKLD(s, t; k, T, α, β).
 
-    Defaults: k = 5, T = 4, α = 1, β = 1, γ = 1, constant weighting, ce_weight = 0.1, kd_weight = 0.9
-    (the KD recipe's weights, so TopKLD and KD compare at equal footing).
+    Defaults: k = 5, T = 1, α = 1, β = 1, γ = 1, constant weighting, ce_weight = 0.5, kd_weight = 0.5
+    (KD's default temperature and weights, so TopKLD and KD compare at equal footing).
     """
 
-    def __init__(self, k: int = 5, temperature: float = 4.0, alpha: float = 1.0, beta: float = 1.0,
-                 ce_weight: float = 0.1, kd_weight: float = 0.9, mass_weight: float = 1.0,
+    def __init__(self, k: int = 5, temperature: float = 1.0, alpha: float = 1.0, beta: float = 1.0,
+                 ce_weight: float = 0.5, kd_weight: float = 0.5, mass_weight: float = 1.0,
                  weighting: str = "constant"):
         super().__init__()
         if weighting not in ("constant", "mass"):
