@@ -158,7 +158,10 @@ class OnnxRuntimeBackend:
         static = target.shapes.static_batch if target.shapes.batch == "static" else None
         input_shape = tuple(spec.input_shape)
         qat = _qat_format(model, fmt)
-        fp32 = export_onnx(_float_twin(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
+        from edgekd.compile_command import fp32_onnx_of  # a user's ONNX file is used as it is
+
+        fp32 = fp32_onnx_of(model, input_shape, out_dir / "model.fp32.onnx", static) or \
+            export_onnx(_float_twin(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32": fp32.name}
         details: dict = {"exported_ops": op_inventory(fp32)}
         if fmt.is_quantized and qat:  # QAT student: export its learned scales, no re-calibration

@@ -132,7 +132,10 @@ class OpenVinoBackend:
         static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
         input_shape = tuple(spec.input_shape)
         qat = fmt.is_quantized and _qat_format(model, fmt, self.name)
-        fp32_onnx = export_onnx(to_float(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
+        from edgekd.compile_command import fp32_onnx_of  # a user's ONNX file is used as it is
+
+        fp32_onnx = fp32_onnx_of(model, input_shape, out_dir / "model.fp32.onnx", static) or \
+            export_onnx(to_float(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32_onnx": fp32_onnx.name, "fp32": _convert(fp32_onnx, out_dir / "model.fp32.xml").name}
         files["fp32_weights"] = "model.fp32.bin"
         details: dict = {"device": device, "exported_ops": op_inventory(fp32_onnx)}
