@@ -13,7 +13,7 @@ def ms(x) -> str:
     """Milliseconds for people: three significant digits, "—" when there is none."""
     if x is None:
         return "—"
-    return f"{x:.3g} ms" if x >= 0.001 else f"{x * 1000:.3g} µs"
+    return f"{x:.3g} ms" if x >= 0.01 else f"{x * 1000:.3g} µs"
 
 
 def pct(x) -> str:
@@ -57,11 +57,17 @@ def headline(report: dict) -> str | None:
     basis = "measured" if versus.get("speedup_basis") == "measured" else "predicted"
     how = f"{ratio(speed)} faster than" if speed >= 1 else f"{ratio(1 / speed)} slower than"
     text = (f"Student artifact is {how} the teacher compiled for the same runtime ({basis}), {points(versus.get('accuracy_delta_points'))} points of top-1, "
-            f"{ratio(versus.get('size_ratio'))} smaller on disk.")
+            f"{_size_words(versus.get('size_ratio'))} on disk.")
     eager = versus.get("speedup_vs_teacher_torch_eager")
     if eager is not None:
         text += f" Secondary: {ratio(eager)} vs the teacher in torch eager (not the same runtime)."
     return text
+
+
+def _size_words(r) -> str:
+    if r is None:
+        return "size unknown"
+    return f"{ratio(r)} smaller" if r >= 1 else f"{ratio(1 / r)} larger"
 
 
 def teacher_fits_sentence(report: dict) -> str | None:
@@ -69,6 +75,9 @@ def teacher_fits_sentence(report: dict) -> str | None:
     if not versus.get("teacher_fits"):
         return None
     speed = versus.get("speedup_vs_compiled_teacher")
+    if speed is not None and speed < 1:
+        return (f"the teacher compiled for this target already fits; a student is {ratio(1 / speed)} slower "
+                f"at {points(versus.get('accuracy_delta_points'))} points")
     return TEACHER_FITS.format(speed=ratio(speed) if speed is not None else "an unknown",
                                points=points(versus.get("accuracy_delta_points")))
 
