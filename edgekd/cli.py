@@ -59,7 +59,7 @@ def build(
                                                                     "format (DisWOT); --no-search: the default."),
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware in the format."),
     qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
-                                              "(the frozen float student), teacher or both (default: teacher)."),
+                                              "(the frozen float student), teacher or both (default: self)."),
     ship: str = typer.Option("auto", "--ship", help="Which artifact each target ships: auto (the student only "
                                                     "when it is faster than the teacher compiled for the same "
                                                     "runtime), student or teacher."),
@@ -384,7 +384,7 @@ def distill(
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware (needs --target)."),
     qat_epochs: Optional[int] = typer.Option(None, min=1, help="QAT epochs within --epochs (default: a third)."),
     qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
-                                              "(the frozen float student), teacher or both (default: teacher)."),
+                                              "(the frozen float student), teacher or both (default: self)."),
     epochs: int = typer.Option(10, min=1, help="Distillation epochs in all."),
     batch_size: int = typer.Option(128, min=1), lr: float = typer.Option(3e-3, min=0.0),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random shifts of up to 2 pixels."),
