@@ -96,6 +96,11 @@ class OpenVinoRunner:
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if device == "CPU":
             config["INFERENCE_NUM_THREADS"] = threads
+            if artifact.precision in ("fp32", "int8"):
+                # The CPU plugin's default inference precision is bf16 where the CPU offers it (this
+                # AVX2 EPYC included): an "fp32" EfficientNet-Lite1 then agreed 93.3 % with torch
+                # (SQNR 23 dB) instead of 100 % (115 dB). int8 IRs keep their non-quantized ops in f32.
+                config["INFERENCE_PRECISION_HINT"] = "f32"
         self.artifact = artifact
         self.compiled = core.compile_model(str(artifact.path), device, config)
         self.request = self.compiled.create_infer_request()
