@@ -26,7 +26,8 @@ from edgekd.distill.cache import TeacherCache
 from edgekd.distill.losses import create_loss
 from edgekd.quant import format_from, prepare_qat
 
-FORMATS = {"w4a8": format_from("int4", "int8"), "w4a4": format_from("int4", "uint4")}
+FORMATS = {"w4a8": format_from("int4", "int8"), "w4a4": format_from("int4", "uint4"),
+           "w2a8": format_from("int2", "int8")}
 VARIANTS = {  # label -> (loss, loss kwargs, QAT teacher)
     "ce-qat": ("ce", {}, "none"),
     "kd-qat teacher": ("kd", {}, "teacher"),
@@ -50,7 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--teacher-cache", default="", help="state_dict path to reuse a trained teacher")
+    p.add_argument("--formats", nargs="*", default=["w4a8", "w4a4"], choices=list(FORMATS))
     p.add_argument("--out", default="bench/results")
+    p.add_argument("--name", default="distill_qad", help="output file stem")
     return p.parse_args(argv)
 
 
@@ -77,7 +80,8 @@ def run_seed(seed, train, test, teacher, cache, args) -> dict:
     calib = train.x[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:256]]
     qconfig = TrainConfig(epochs=args.qat_epochs, batch_size=args.batch_size, lr=args.lr / 10, seed=seed,
                           progress=False)
-    for fname, fmt in FORMATS.items():
+    for fname in args.formats:
+        fmt = FORMATS[fname]
         ptq = prepare_qat(float_student, fmt, calib)
         res = {"ptq-minmax": {"torch": evaluate(ptq, test), "onnxruntime": bench.ort_accuracy(ptq, test),
                               "seconds": 0.0}}
@@ -101,7 +105,7 @@ def aggregate(per_seed: list[dict]) -> dict:
                 "runs": values}
 
     agg = {"float": stats([s["float"] for s in per_seed])}
-    for fname in FORMATS:
+    for fname in [f for f in FORMATS if f in per_seed[0]]:
         agg[fname] = {}
         for label in per_seed[0][fname]:
             rows = [s[fname][label] for s in per_seed]
@@ -114,7 +118,7 @@ def aggregate(per_seed: list[dict]) -> dict:
 
 def goals(agg: dict) -> dict:
     out = {}
-    for fname in FORMATS:
+    for fname in [f for f in FORMATS if f in agg]:
         r = agg[fname]
         best = max((k for k in r if k.startswith("topkld")), key=lambda k: r[k]["torch"]["mean"])
         lost = agg["float"]["mean"] - r["ptq-minmax"]["torch"]["mean"]
@@ -136,16 +140,17 @@ def plot(result: dict, path: Path) -> None:
     import numpy as np
 
     agg = result["results"]
-    labels = list(agg["w4a8"])
+    formats = [f for f in FORMATS if f in agg]
+    labels = list(agg[formats[0]])
     xs = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    for i, fname in enumerate(FORMATS):
+    for i, fname in enumerate(formats):
         ax.bar(xs + 0.4 * i, [agg[fname][k]["torch"]["mean"] for k in labels], 0.4,
                yerr=[agg[fname][k]["torch"]["std"] for k in labels], label=fname)
     ax.axhline(agg["float"]["mean"], color="k", lw=0.8, ls="--", label="float student")
     ax.set_xticks(xs + 0.2, labels, rotation=30, ha="right")
     ax.set_ylabel("test top-1 % (torch fake-quant)")
-    ax.set_ylim(min(agg[f][k]["torch"]["mean"] for f in FORMATS for k in labels) - 5, None)
+    ax.set_ylim(min(agg[f][k]["torch"]["mean"] for f in formats for k in labels) - 5, None)
     ax.legend()
     ax.set_title(f"QAD on Fashion-MNIST {result['scale']['image_px']} px, {result['seeds_run']} seeds, "
                  f"teacher {result['teacher_accuracy']:.1f}%")
@@ -171,8 +176,8 @@ def main(argv=None) -> dict:
               "note": "wall times measured on 2 CPU cores shared with other jobs (load 5-9)"}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "distill_qad.json").write_text(json.dumps(result, indent=2))
-    plot(result, out / "distill_qad.png")
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    plot(result, out / f"{args.name}.png")
     print(json.dumps(result["goals"], indent=2))
     return result
 

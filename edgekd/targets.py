@@ -27,7 +27,7 @@ class NumericFormat(BaseModel):
     """What the backend computes in: weights and activations, symmetric or not, granularity."""
 
     model_config = _STRICT
-    weights: Literal["fp32", "fp16", "int8", "int4"]
+    weights: Literal["fp32", "fp16", "int8", "int4", "int2"]  # int2: ternary W2A8 QAT
     activations: Literal["fp32", "fp16", "int8", "uint8", "int4", "uint4"]  # 4-bit: W4A4 QAT
     weight_granularity: Literal["per_channel", "per_tensor"] = "per_channel"
     weight_symmetric: bool = True
@@ -35,7 +35,7 @@ class NumericFormat(BaseModel):
 
     @property
     def is_quantized(self) -> bool:
-        return self.weights in ("int8", "int4")
+        return self.weights in ("int8", "int4", "int2")
 
     @property
     def trains_aware(self) -> bool:

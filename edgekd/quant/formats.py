@@ -4,6 +4,8 @@
   symmetric [-127, 127]; activations uint8 per tensor with a zero point.
 - int8 / int8 symmetric (TensorRT, QNN): same weights; activations int8 [-128, 127], zero point 0.
 - int4 / int8 (W4A8): weights int4 per-channel symmetric [-7, 7]; activations as declared.
+- int2 / int8 (W2A8): ternary weights per channel [-1, 1], stored in int8 (ONNX has no int2 type ONNX
+  Runtime runs); activations as declared.
 - int4 / uint4 (W4A4, the harder format): int4 weights as above; activations uint4 [0, 15] per tensor
   with a zero point (``int4`` activations: [-8, 7]). Exported as ONNX INT4/UINT4 QDQ (opset 21).
 - fp16: weights and activations rounded to fp16.
@@ -45,7 +47,7 @@ def weight_spec(fmt: NumericFormat) -> QuantSpec:
     """Weights: symmetric narrow-range integers (so -q == q), per channel unless the target says not."""
     if fmt.weights in ("fp32", "fp16"):
         return FP32 if fmt.weights == "fp32" else FP16
-    bits = {"int8": 8, "int4": 4}[fmt.weights]
+    bits = {"int8": 8, "int4": 4, "int2": 2}[fmt.weights]
     if not fmt.weight_symmetric:
         raise ConfigError(f"format {fmt.key}: asymmetric weights are not supported by edgekd QAT; "
                           "set weight_symmetric = true")

@@ -137,3 +137,19 @@ def test_fake_quant_matches_onnx_4bit_quantize_linear_next_to_ties(target_format
     with torch.no_grad():
         got = fq(torch.from_numpy(x)).numpy()
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {len(x)} values differ from ORT"
+
+
+def test_w2a8_ternary_weights_export_in_range_and_onnxruntime_matches(tmp_path):
+    from edgekd.quant import format_from
+
+    fmt = format_from("int2", "int8")
+    assert fmt.is_quantized and (weight_spec(fmt).qmin, weight_spec(fmt).qmax) == (-1, 1)
+    q, x = _prepared(fmt, seed=2)
+    path = export_qdq(q, (1, 8, 8), tmp_path / "m.onnx")
+    inits = _inits(onnx.load(str(path)))
+    weights = [numpy_helper.to_array(v) for k, v in inits.items() if k.endswith("weight_quantized")]
+    assert weights and all(w.dtype == np.int8 and set(np.unique(w)) <= {-1, 0, 1} for w in weights)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = q(x).numpy()
+    assert np.array_equal(got.argmax(1), want.argmax(1)) and np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
