@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekd.search.scores import register_score
+from edgekd.search.scores.registry import register_score
 
 
 def count_flops(model: nn.Module, input_shape) -> int:

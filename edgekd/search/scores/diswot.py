@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
-from edgekd.search.scores import ScoreContext, register_score
+from edgekd.search.scores.registry import ScoreContext, register_score
 
 
 def gaussian_init(model: nn.Module, seed: int) -> nn.Module:

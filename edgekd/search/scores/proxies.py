@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.search.scores import ScoreContext, register_score
+from edgekd.search.scores.registry import ScoreContext, register_score
 
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
