@@ -76,6 +76,7 @@ def build(
     import shlex
     import sys
 
+    from edgekd.capability import short_reason
     from edgekd.logs import route_logs
     from edgekd.matrix import build_all, resolve_targets
 
@@ -96,9 +97,8 @@ def build(
     try:
         with route_logs(console, verbose, log_file):  # other libraries' lines: to OUT/build.log
             matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
-                               seed=seed,
-                               qat_teacher=qat_teacher,
-                               calib_size=calib_size, resume=resume, search=search, qat=qat, command=command, ship=ship,
+                               seed=seed, qat_teacher=qat_teacher, calib_size=calib_size, resume=resume,
+                               search=search, qat=qat, command=command, ship=ship,
                                data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
                                val_fraction=val_fraction)
     except (ConfigError, DataError) as exc:
@@ -117,7 +117,8 @@ def build(
     for r in matrix.results:
         if r.status != "passed":
             colour = "yellow" if r.status == "not run here" else "red"
-            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(str(r.reason))}")
+            console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(short_reason(str(r.reason)))}",
+                          soft_wrap=True)  # the full reason: report.json, report.html
     console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}" +
                   (f"  other libraries' log: {log_file}" if log_file.exists() else ""))
     raise typer.Exit(0 if matrix.ok else EXIT_GATE_FAILED)
@@ -240,16 +241,18 @@ def summary_table(reports: list[dict]) -> Table:
 
 
 @app.command()
-def targets(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
+def targets(details: bool = typer.Option(False, "--details", help="Also print each reason in full."),
+            verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
             ) -> None:
     """List the build targets, each with what can be built and validated on this machine."""
     from edgekd.logs import route_logs
 
     with route_logs(console, verbose):  # importing the backends makes other libraries warn
-        _list_targets()
+        _list_targets(details)
 
 
-def _list_targets() -> None:
+def _list_targets(details: bool) -> None:
+    from edgekd.capability import short_reason
     from edgekd.targets import list_targets
 
     try:
@@ -265,10 +268,14 @@ def _list_targets() -> None:
                    f"{t.description}")
         cap = capability(t)
         run = "validate here: " + ("yes, latency measured" if cap.latency_here else f"accuracy only; latency "
-                                   f"{cap.latency_reason}" if cap.run else f"no ({cap.run_reason})")
+                                   f"{short_reason(cap.latency_reason)}" if cap.run else
+                                   f"no ({short_reason(cap.run_reason)})")
         if cap.build and not cap.run and t.format.is_quantized and _has_reference(t.backend):
-            run += "; reference check here: the same int8 graph in a reference runtime (labelled, never a pass)"
-        typer.echo(f"    build here: {'yes' if cap.build else 'no (' + cap.build_reason + ')'}; {run}")
+            run += "; reference check here (labelled, never a pass)"
+        typer.echo(f"    build here: {'yes' if cap.build else 'no (' + short_reason(cap.build_reason) + ')'}; {run}")
+        for label, full in (("build", cap.build_reason), ("validate", cap.run_reason), ("latency", cap.latency_reason)):
+            if details and full:
+                typer.echo(f"    {label}, in full: {full}")
 
 
 def _has_reference(backend: str) -> bool:
@@ -306,27 +313,31 @@ def profile(
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
            verbose: bool = typer.Option(False, "--verbose", "-v", help="Show other libraries' warnings too.")
            ) -> None:
-    """Every backend: installed, available (runs here), hardware present, and the reason for each gap."""
+    """Every backend: runtime installed, builds here, runs here, hardware present, and one short reason
+    for the first gap (--json: every reason in full)."""
     import json
 
     from rich.markup import escape
 
     from edgekd.backends.doctor import doctor as rows_of
+    from edgekd.capability import short_reason
     from edgekd.logs import route_logs
 
     with route_logs(console, verbose):  # importing the backends makes other libraries warn
         rows = rows_of()
+    for r in rows:  # the first gap, in the order a user fixes them
+        r["why_not"] = short_reason(next((r[f"{k}_reason"] for k in ("installed", "builds", "available", "hardware")
+                                          if not r[k] and r[f"{k}_reason"]), ""))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="edgekd doctor")
-    for col in ("backend", "installed", "available", "hardware", "why not"):
+    for col in ("backend", "installed", "builds here", "runs here", "hardware", "why not"):
         table.add_column(col)
     mark = {True: "[green]yes", False: "[red]no"}
     for r in rows:
-        why = "; ".join(dict.fromkeys(x for x in (r["installed_reason"], r["available_reason"],
-                                                  "" if r["hardware"] else r["hardware_reason"]) if x))
-        table.add_row(r["backend"], mark[r["installed"]], mark[r["available"]], mark[r["hardware"]], escape(why))
+        table.add_row(r["backend"], mark[r["installed"]], mark[r["builds"]], mark[r["available"]], mark[r["hardware"]],
+                      escape(r["why_not"]))
     Console(width=160).print(table)
 
 
