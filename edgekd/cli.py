@@ -17,6 +17,7 @@ app = typer.Typer(help="edgekd: distill a small student per device, compile it f
                   pretty_exceptions_enable=False)
 console = Console(stderr=True)
 EXIT_GATE_FAILED, EXIT_BAD_INPUT = 1, 2
+SEED_MAX = 2**32 - 1  # numpy's seeding bound
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
@@ -52,7 +53,7 @@ def build(
                                                                     "test split and no --val-dir is given."),
     student: Optional[str] = typer.Option(None, help="Student registry name (default: a small ResNet)."),
     epochs: int = typer.Option(30, min=1, help="Distillation epochs."),
-    seed: int = typer.Option(0, help="Seed for splits, initialisation and data order."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed for splits, initialisation and data order."),
     calib_size: Optional[int] = typer.Option(None, help="Calibration samples (default: the target's recipe)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted distillation."),
     search: bool = typer.Option(True, "--search/--no-search", help="Without --student, search one per numeric "
@@ -349,7 +350,7 @@ def search(
     budget_ms: Optional[float] = typer.Option(None, help="Latency budget (default: the target's)."),
     score: str = typer.Option("diswot", help="Score: diswot, nwot, synflow, snip, gradnorm, flops, params, ..."),
     population: int = typer.Option(16, min=2), iterations: int = typer.Option(48, min=0),
-    seed: int = typer.Option(0), out: Path = typer.Option(Path("build/search"), "--out", "-o"),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX), out: Path = typer.Option(Path("build/search"), "--out", "-o"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Search a student for a target without training candidates (DisWOT by default)."""
@@ -401,7 +402,7 @@ def distill(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random shifts of up to 2 pixels."),
     val_fraction: float = typer.Option(0.2, min=0.01, max=0.9, help="Held-out share when the dataset has "
                                                                     "no test split."),
-    seed: int = typer.Option(0, help="Seed for the split, initialisation and data order."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed for the split, initialisation and data order."),
     out: Path = typer.Option(Path("build/distill"), "--out", "-o", help="Output folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's per-epoch checkpoint."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -481,7 +482,7 @@ def compile_model(
     validate_samples: Optional[int] = typer.Option(None, "--validate-samples", min=0,
                                                    help="Cap on validation samples (default: all; 200 on "
                                                         "emulated runtimes; 0: no cap)."),
-    seed: int = typer.Option(0, help="Seed for the held-out split."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed for the held-out split."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Compile your own model for a target and gate it: exit 0 when the artifact passes the target's
