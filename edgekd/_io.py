@@ -38,6 +38,13 @@ def _full(exc: OSError, path: Path) -> Exception:
     return no_space(exc, path) or exc
 
 
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A fresh folder in ``parent`` that will be renamed into place: the usual permissions, not mkdtemp's 0700."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~_umask())
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

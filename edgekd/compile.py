@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 import types
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from torch import nn
 
 from edgekd import outdir
+from edgekd._io import staging_dir
 from edgekd.backends.base import Artifact, backend_entry, get_backend
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
@@ -81,7 +81,7 @@ def compile(model: nn.Module, target: str | Target = "x86-cpu-onnxruntime", cali
     model, qat_note = _for_backend(model, backend, target)
     final = outdir.child(out_dir, target.name)  # inside out_dir, whatever the name
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
+    staging = staging_dir(final.parent, f".{target.name}.")
     outdir.mark_created(staging)  # a rebuild may replace it; a killed compile's leftover is cleaned later
     try:
         extra = {"keep_float": list(keep_float)} if keep_float else {}

@@ -29,3 +29,21 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(path, broken)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_compiled_artifact_folder_follows_the_umask_not_mkdtemps_0700(tmp_path, digits):
+    import torch
+    from torch import nn
+
+    import edgekd
+
+    train, _, _ = digits
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 10)).eval()
+    old = os.umask(0o022)
+    try:
+        artifact = edgekd.compile(model, "x86-cpu-onnxruntime", train.numpy(), tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(artifact.folder.stat().st_mode) == 0o755  # the edge server's user can enter it
