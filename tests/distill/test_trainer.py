@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -59,32 +61,37 @@ def test_fit_stops_with_epoch_and_step_when_loss_diverges(digits, digits_teacher
             TrainConfig(epochs=1, batch_size=64, lr=1e6, progress=False))
 
 
+@contextlib.contextmanager
 def _count_forwards(model):
+    """Counts forwards of the shared session teacher, and removes the hook after (it must stay picklable)."""
     calls = []
-    model.register_forward_hook(lambda *_: calls.append(1))
-    return calls
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
 
 
 @pytest.mark.parametrize("loss_cls", [KD, FitNet])
 def test_fit_teacher_cache_avoids_repeated_teacher_forwards_and_keeps_accuracy(digits, digits_teacher, loss_cls):
     train, val, _ = digits
     train = _small(train)
-    calls = _count_forwards(digits_teacher)
     config = TrainConfig(epochs=2, batch_size=64, progress=False)
-    cached = fit(_student(), train, val, loss_cls(), digits_teacher, config)
-    n_cached = len(calls)
-    calls.clear()
-    live = fit(_student(), train, val, loss_cls(), digits_teacher,
-               TrainConfig(epochs=2, batch_size=64, progress=False, cache_teacher_mb=0))
+    with _count_forwards(digits_teacher) as calls:
+        cached = fit(_student(), train, val, loss_cls(), digits_teacher, config)
+        n_cached = len(calls)
+        calls.clear()
+        live = fit(_student(), train, val, loss_cls(), digits_teacher,
+                   TrainConfig(epochs=2, batch_size=64, progress=False, cache_teacher_mb=0))
     assert n_cached < 8 < len(calls)  # one pass over 480 samples (+ probes) vs 2 epochs × 8 steps
     assert abs(evaluate(cached.model, val) - evaluate(live.model, val)) <= 0.03
 
 
 def test_fit_does_not_cache_teacher_when_augmenting(digits, digits_teacher):
     train, val, _ = digits
-    calls = _count_forwards(digits_teacher)
-    fit(_student(), _small(train, 128), None, KD(), digits_teacher,
-        TrainConfig(epochs=2, batch_size=64, augment=True, progress=False))
+    with _count_forwards(digits_teacher) as calls:
+        fit(_student(), _small(train, 128), None, KD(), digits_teacher,
+            TrainConfig(epochs=2, batch_size=64, augment=True, progress=False))
     assert len(calls) >= 4
 
 
