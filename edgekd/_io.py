@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from edgekd.outdir import no_space
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
@@ -33,8 +35,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 def _full(exc: OSError, path: Path) -> Exception:
     """A full disk as one OutputError naming the file ("no space left on <path>"); other errors as they are."""
-    from edgekd.outdir import no_space
-
     return no_space(exc, path) or exc
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgekd._io import write_json
 from edgekd.errors import ArtifactNotFoundError, ConfigError, EdgeKDError, IntegrityError
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,6 @@ class Artifact:
 
     def save(self) -> Path:
         """Write artifact.json with the sha256 of every file now in the artifact folder."""
-        from edgekd._io import write_json
-
         self.sha256 = folder_hashes(self.folder)
         return write_json(self.folder / ARTIFACT_FILENAME, self.to_json())
 
