@@ -39,14 +39,14 @@ def real(name: str, value, low: float, high: float, *, low_open: bool = False, h
                           f"{')' if high_open else ']'}")
 
 
-def _student_numbers(value, path: str = "student") -> None:
+def check_student_numbers(value, path: str = "student") -> None:
     """Every number in a student spec (``{"name": ..., "widths": [...]}``) is finite and modest."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _student_numbers(v, f"{path}.{k}")
+            check_student_numbers(v, f"{path}.{k}")
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _student_numbers(v, f"{path}[{i}]")
+            check_student_numbers(v, f"{path}[{i}]")
     elif isinstance(value, numbers.Number) and not isinstance(value, bool):
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or abs(value) > MAX_STUDENT_NUMBER:
             raise ConfigError(f"{path}: {value!r} is out of range; expected a finite number of magnitude at "
@@ -93,7 +93,7 @@ def check_settings(args: dict) -> None:
         if name in args:
             check(args[name])
     if isinstance(args.get("student"), dict):
-        _student_numbers(args["student"])
+        check_student_numbers(args["student"])
 
 
 def check_labels(args: dict) -> None:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekd.errors import ConfigError, DataError
+from edgekd.preflight import check_student_numbers
 
 _ARCH_KEYS = ("schema", "name", "input_shape", "num_classes", "qat_format")  # arch JSON keys that are not kwargs
 
@@ -71,8 +72,10 @@ def _student_kwargs(name: str, pairs: list[str]) -> dict:
         info = student_info(name)
     except ConfigError as exc:
         raise ConfigError(f"--student: {exc}") from None
-    return _opts("--student-opt", pairs, _parameters(info.factory, ("input_shape", "num_classes")),
-                 f"student {name!r}")
+    kwargs = _opts("--student-opt", pairs, _parameters(info.factory, ("input_shape", "num_classes")),
+                   f"student {name!r}")
+    check_student_numbers(kwargs, "--student-opt")  # widths=[1e5, ...] would allocate hundreds of GB
+    return kwargs
 
 
 def _build_student(name: str, kwargs: dict, data, seed: int):

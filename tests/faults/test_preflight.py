@@ -180,6 +180,8 @@ CLI_BAD = {
     "calib-size-neg": lambda tmp: ["build", "--out", str(tmp / "o"), "--calib-size", "-5"],
     "seed-neg": lambda tmp: ["build", "--out", str(tmp / "o"), "--seed", "-1"],
     "seed-huge": lambda tmp: ["build", "--out", str(tmp / "o"), "--seed", str(2**70)],
+    "distill-huge-widths": lambda tmp: ["distill", "--dataset", "digits", "--student", "resnet", "--out",
+                                        str(tmp / "o"), "--student-opt", "widths=[100000,100000,100000]"],
     "distill-seed-neg": lambda tmp: ["distill", "--dataset", "digits", "--out", str(tmp / "o"), "--seed", "-1"],
     "search-seed-neg": lambda tmp: ["search", "--out", str(tmp / "o"), "--seed", "-1"],
     "search-seed-huge": lambda tmp: ["search", "--out", str(tmp / "o"), "--seed", str(2**33)],
