@@ -134,8 +134,9 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
 
         result.log_path = str(write_log(history, Path(out_dir) / "search.jsonl"))
         result.plot_path = write_plot(result, Path(out_dir) / "search.png")
-    log.info("search chose %s (score %.4g, %s ms) after %d proposals, %d rejected", result.arch, result.score,
-             result.predicted_latency_ms, len(history), result.rejected)
+    predicted = "none" if result.predicted_latency_ms is None else f"{result.predicted_latency_ms:.3g}"
+    log.info("search chose %s (score %.4g, predicted %s ms) after %d proposals, %d rejected", result.arch,
+             result.score, predicted, len(history), result.rejected)
     return result
 
 
