@@ -80,6 +80,7 @@ def build(
     from edgekd.capability import short_reason
     from edgekd.logs import route_logs
     from edgekd.matrix import build_all, resolve_targets
+    from edgekd.report.console import print_summary
 
     _setup_logging(verbose)
     if all_targets and target:
@@ -153,92 +154,6 @@ def _check_data_flags(dataset, data_dir, val_dir, image_size, channels) -> None:
     for flag, path in (("--data-dir", data_dir), ("--val-dir", val_dir)):
         if path is not None and not path.is_dir():
             raise ConfigError(f"{flag} {path}: folder not found")
-
-
-MATRIX_COLUMNS = ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
-                  "latency ms", "teacher artifact ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "ships")
-
-
-def matrix_rows(matrix) -> list[tuple[str, ...]]:
-    """One row per target, in ``MATRIX_COLUMNS`` order, rounded for people; the compiled teacher is the row to beat."""
-    from edgekd.report import explain
-
-    rows = []
-    for r in matrix.results:
-        rep = r.report or {}
-        art = rep.get("artifact", {})
-        lat = (rep.get("run") or {}).get("latency") or {}
-        tart, versus = rep.get("teacher_artifact") or {}, rep.get("versus_teacher") or {}
-        latency = f"{lat['ms']:.3g} ({lat['kind']})" if lat.get("ms") is not None else "—"
-        t_ms = tart.get("latency_p50_ms")
-        teacher_lat = f"{t_ms:.3g} ({tart['latency_kind']})" if t_ms is not None else \
-            (tart.get("status") or "—")
-        ref = art.get("reference_check") if art.get("accuracy") is None else None  # device absent
-        shown = ref or art
-        rows.append((r.target, rep.get("target", {}).get("backend", "—"), r.status,
-                     explain.pct(shown.get("accuracy")) + (f" {art['precision']}" if art.get("precision") else "")
-                     + (" (reference run)" if ref else ""),
-                     explain.pct(rep.get("student", {}).get("accuracy")), explain.pct(rep.get("teacher", {}).get("accuracy")),
-                     explain.pct(shown.get("agreement_teacher")), latency, teacher_lat,
-                     explain.ratio(versus.get("speedup_vs_compiled_teacher")),
-                     explain.ratio(versus.get("speedup_vs_teacher_torch_eager")),
-                     f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—",
-                     (rep.get("ship") or {}).get("choice", "—")))
-    return rows
-
-
-def matrix_table(matrix) -> Table:
-    """The end-of-build summary: one row per target, latency labelled measured / predicted / none."""
-    table = Table(title=f"edgekd build summary ({matrix.seconds:.0f} s)")
-    for col in MATRIX_COLUMNS:
-        table.add_column(col, justify="left" if col in ("target", "backend", "status", "ships") else "right")
-    colours = {"passed": "green", "not run here": "yellow", "not built here": "dim"}
-    for row in matrix_rows(matrix):
-        table.add_row(*[escape(c) for c in row[:2]], f"[{colours.get(row[2], 'red')}]{escape(row[2])}",
-                      *[escape(c) for c in row[3:]])
-    return table
-
-
-def plain_table(columns, rows, title: str) -> str:
-    """The same table as plain text, every cell complete (for logs and pipes, where rich would cut columns)."""
-    widths = [max(len(str(c)) for c in col) for col in zip(columns, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([title, line(columns), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def print_summary(matrix, stream=None) -> None:
-    """The build summary on stdout: a rich table on a terminal, plain complete text otherwise."""
-    import sys
-
-    stream = stream or sys.stdout
-    if stream.isatty():
-        Console(file=stream).print(matrix_table(matrix))
-    else:
-        stream.write(plain_table(MATRIX_COLUMNS, matrix_rows(matrix), f"edgekd build summary ({matrix.seconds:.0f} s)")
-                     + "\n")
-
-
-def summary_table(reports: list[dict]) -> Table:
-    """One row per single-target report; the teacher compiled for the same runtime is the row to beat."""
-    from edgekd.report import explain
-
-    table = Table(title="edgekd build summary")
-    for col in ("target", "teacher top-1", "student fp32", "artifact", "agree w/ teacher", "artifact p50 ms",
-                "teacher artifact p50 ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "gate", "ships"):
-        table.add_column(col, justify="right" if col != "target" else "left")
-    for r in reports:
-        a, t, s = r["artifact"], r["teacher"], r["student"]
-        tart, versus = r.get("teacher_artifact") or {}, r.get("versus_teacher") or {}
-        lat_a = a.get("latency_ms") or {}
-        num = lambda x: "—" if x is None else f"{x:.3g}"  # noqa: E731
-        table.add_row(r["target"]["name"], explain.pct(t.get("accuracy")), explain.pct(s.get("accuracy")),
-                      f"{explain.pct(a.get('accuracy'))} {a['precision']}", explain.pct(a.get("agreement_teacher")),
-                      num(lat_a.get("p50")), num(tart.get("latency_p50_ms")),
-                      explain.ratio(versus.get("speedup_vs_compiled_teacher")),
-                      explain.ratio(versus.get("speedup_vs_teacher_torch_eager")),
-                      f"{a['size_bytes'] / 1024:.1f}", "[green]pass" if r["gate"]["passed"] else "[red]FAIL",
-                      (r.get("ship") or {}).get("choice", "—"))
-    return table
 
 
 @app.command()

@@ -204,7 +204,7 @@ def test_ethos_u55_builds_in_the_matrix_and_reports_a_labelled_reference_check(d
     from rich.console import Console
 
     from edgekd.backends.base import get_backend
-    from edgekd.cli import matrix_table
+    from edgekd.report.console import matrix_table
 
     ok, why = get_backend("ethosu").can_compile()
     if not ok:
@@ -311,7 +311,7 @@ def test_cli_build_rejects_an_unknown_ship_choice_before_any_work(tmp_path):
 def test_cli_summary_is_plain_and_complete_when_stdout_is_not_a_terminal(matrix):
     import io
 
-    from edgekd.cli import MATRIX_COLUMNS, print_summary
+    from edgekd.report.console import MATRIX_COLUMNS, print_summary
 
     out = io.StringIO()  # not a tty
     print_summary(matrix, out)
