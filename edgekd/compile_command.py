@@ -177,8 +177,7 @@ def run_compile(model_path: Path, target: str, out: Path, *, arch: Path | None =
     """Load the data and the user's model (refusing bad input before anything is written), compile for
     ``target`` into ``out/<target>/`` and gate it on the validation split; returns the artifact."""
     from edgekd.compile import compile as compile_model
-    from edgekd.data import load_dataset, split
-    from edgekd.data.builtin import data_request
+    from edgekd.data.builtin import load_train_val
     from edgekd.targets import load_target
 
     tgt = load_target(target)
@@ -187,12 +186,8 @@ def run_compile(model_path: Path, target: str, out: Path, *, arch: Path | None =
     if image_size is None and (dataset == "folder" or data_dir is not None):
         hw = input_hw(model_path)  # a folder is resized to what the model file states
         image_size = f"{hw[0]}x{hw[1]}" if hw else None
-    name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
-    bundle = load_dataset(name, **kwargs)
-    if bundle.test is not None:
-        train, val = bundle.train, bundle.test
-    else:
-        val, train = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
+    bundle, train, val = load_train_val(dataset, data_dir, val_dir, image_size, channels,
+                                        val_fraction=val_fraction, seed=seed)
 
     class _Data:  # what the arch loader reads: the shapes and the class count
         pass

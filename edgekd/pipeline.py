@@ -15,7 +15,7 @@ from edgekd.backends.base import Artifact
 from edgekd.baseline import TeacherArtifact, attach_baseline, choose_ship, compile_teacher
 from edgekd.chance import add_chance_warnings
 from edgekd.compile import compile as compile_model
-from edgekd.data.builtin import load_dataset
+from edgekd.data.builtin import load_train_val
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import PreprocessSpec, identity_spec
 from edgekd.data.splits import split
@@ -216,17 +216,11 @@ class _Data:
 
 def _prepare_data(train, val, dataset, spec, val_fraction, seed, *, data_dir=None, val_dir=None, image_size=None,
                   channels=None) -> _Data:
-    from edgekd.data.builtin import data_request
-
     if train is None:
         if val is not None:
             raise DataError("val was given without train; pass both, or neither for the built-in dataset")
-        name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
-        bundle = load_dataset(name, **kwargs)
-        if bundle.test is not None:
-            train_data, val_data = bundle.train, bundle.test
-        else:
-            val_data, train_data = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
+        bundle, train_data, val_data = load_train_val(dataset, data_dir, val_dir, image_size, channels,
+                                                      val_fraction=val_fraction, seed=seed)
         return _Data(bundle.name, train_data, val_data, bundle.spec, True, True)
     if dataset is not None or data_dir is not None:
         raise DataError("pass either dataset=... / data_dir=... or train=..., not both")

@@ -12,6 +12,7 @@ import torch
 from edgekd.data.formats import load_idx_dataset, load_image_folder
 from edgekd.data.sources import ArrayData
 from edgekd.data.spec import PreprocessSpec
+from edgekd.data.splits import split
 from edgekd.errors import DataError
 
 DEFAULT_DATASET = "mnist5k"
@@ -179,3 +180,15 @@ def _image_size(value, name: str) -> tuple[int, int]:
     if len(size) != 2 or not all(isinstance(v, int) and 4 <= v <= 1024 for v in size):
         raise DataError(f"{name} {given!r}: expected N or HxW, each 4 to 1024 pixels")
     return size
+
+
+def load_train_val(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None, *,
+                   val_fraction: float = 0.2, seed: int = 0) -> tuple[DatasetBundle, ArrayData, ArrayData]:
+    """A built-in dataset or image folder as ``(bundle, train, val)``: its own test split where it has
+    one (or ``val_dir``), else a stratified ``val_fraction`` held out of train with ``seed``."""
+    name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
+    bundle = load_dataset(name, **kwargs)
+    if bundle.test is not None:
+        return bundle, bundle.train, bundle.test
+    val, train = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
+    return bundle, train, val
