@@ -26,13 +26,13 @@ from edgekd.baseline import TeacherArtifact, attach_baseline, choose_ship, compi
 from edgekd.errors import ConfigError, MissingExtraError, NotRunHere
 from edgekd.outdir import guarded
 from edgekd.report.outputs import write_outputs
+from edgekd.report.schema import STATUSES, Status  # noqa: F401 - STATUSES re-exported
 from edgekd.seeding import deterministic
 from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
 
-PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = "passed", "failed", "not run here", "not built here", "error"
-STATUSES = (PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR)
+PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = Status  # noqa: the old names of the statuses
 
 
 @dataclass
