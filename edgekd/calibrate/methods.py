@@ -1,6 +1,6 @@
 """Calibrators: turn a tensor's observed statistics into a quantization range (lo, hi).
 
-One frozen dataclass per method; the recipe's ``method`` name picks the class through ``CALIBRATORS``.
+One frozen dataclass per method; the recipe's ``method`` name picks the class through the ``CALIBRATORS`` registry.
 All work from :class:`TensorStats` (min/max plus a signed and an absolute-value histogram), so
 the same ranges can be computed for any backend that exposes its activations.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgekd.registry import Registry
 
 BINS = 2048
 
@@ -161,13 +163,12 @@ class MSE:
         return best
 
 
-CALIBRATORS = {cls.name: cls for cls in (MinMax, Percentile, Entropy, MSE)}
+CALIBRATORS: Registry[type] = Registry("calibrator")
+for _calibrator in (MinMax, Percentile, Entropy, MSE):
+    CALIBRATORS.add(_calibrator.name, _calibrator)
 
 
 def calibrator_for(method: str, percentile: float = 99.99):
     """The calibrator a recipe names; an unknown name lists the valid ones."""
-    from edgekd.errors import ConfigError
-
-    if method not in CALIBRATORS:
-        raise ConfigError(f"unknown calibrator {method!r}; valid: {', '.join(sorted(CALIBRATORS))}")
-    return Percentile(percentile) if method == "percentile" else CALIBRATORS[method]()
+    calibrator = CALIBRATORS.get(method)
+    return calibrator(percentile) if calibrator is Percentile else calibrator()

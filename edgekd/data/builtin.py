@@ -14,6 +14,7 @@ from edgekd.data.sources import ArrayData
 from edgekd.data.spec import PreprocessSpec
 from edgekd.data.splits import split
 from edgekd.errors import DataError
+from edgekd.registry import Registry
 
 DEFAULT_DATASET = "mnist5k"
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -31,28 +32,21 @@ class DatasetBundle:
     spec: PreprocessSpec
 
 
-_DATASETS: dict[str, Callable[..., DatasetBundle]] = {}
+_DATASETS: Registry[Callable[..., DatasetBundle]] = Registry("dataset", unknown_error=DataError)
 
 
 def register_dataset(name: str):
-    def wrap(fn):
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} registered twice")
-        _DATASETS[name] = fn
-        return fn
-
-    return wrap
+    """Register a loader ``fn(**kw) -> DatasetBundle`` under ``name``."""
+    return _DATASETS.register(name)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return _DATASETS.names()
 
 
 def load_dataset(name: str = DEFAULT_DATASET, **kwargs) -> DatasetBundle:
     """Load a built-in dataset by name (``mnist5k``, ``digits``, ``fashion-mnist``, ``folder``)."""
-    if name not in _DATASETS:
-        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(list_datasets())}")
-    return _DATASETS[name](**kwargs)
+    return _DATASETS.get(name)(**kwargs)
 
 
 def _to_data(pixels: np.ndarray, labels: np.ndarray, spec: PreprocessSpec) -> ArrayData:

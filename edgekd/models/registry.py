@@ -8,6 +8,7 @@ from typing import Callable
 from torch import nn
 
 from edgekd.errors import ConfigError
+from edgekd.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -21,30 +22,26 @@ class StudentInfo:
     defaults: dict = field(default_factory=dict)
 
 
-_STUDENTS: dict[str, StudentInfo] = {}
+STUDENTS: Registry[StudentInfo] = Registry("student")
 
 
 def register_student(name: str, ops: set[str] | frozenset[str], description: str = "", **defaults):
     """Register a factory ``fn(input_shape, num_classes, **kw) -> nn.Module`` under ``name``."""
 
     def wrap(fn):
-        if name in _STUDENTS:
-            raise ConfigError(f"student {name!r} is registered twice")
-        _STUDENTS[name] = StudentInfo(name, fn, frozenset(ops), description or (fn.__doc__ or "").strip(),
-                                      dict(defaults))
+        STUDENTS.add(name, StudentInfo(name, fn, frozenset(ops), description or (fn.__doc__ or "").strip(),
+                                       dict(defaults)))
         return fn
 
     return wrap
 
 
 def list_students() -> list[str]:
-    return sorted(_STUDENTS)
+    return STUDENTS.names()
 
 
 def student_info(name: str) -> StudentInfo:
-    if name not in _STUDENTS:
-        raise ConfigError(f"unknown student {name!r}; valid: {', '.join(list_students())}")
-    return _STUDENTS[name]
+    return STUDENTS.get(name)
 
 
 def create_student(name: str, input_shape=(1, 28, 28), num_classes: int = 10, **kwargs) -> nn.Module:

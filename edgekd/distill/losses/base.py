@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.errors import ConfigError
+from edgekd.registry import Registry
 
 
 @dataclass
@@ -56,25 +56,21 @@ def label_ce(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float 
     return F.cross_entropy(logits[mask], labels[mask], label_smoothing=label_smoothing)
 
 
-_LOSSES: dict[str, type[DistillLoss]] = {}
+LOSSES: Registry[type[DistillLoss]] = Registry("loss")
 
 
 def register_loss(name: str):
     def wrap(cls):
-        if name in _LOSSES:
-            raise ConfigError(f"loss {name!r} is registered twice")
+        LOSSES.add(name, cls)
         cls.registry_name = name
-        _LOSSES[name] = cls
         return cls
 
     return wrap
 
 
 def list_losses() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 def create_loss(name: str, **kwargs) -> DistillLoss:
-    if name not in _LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; valid: {', '.join(list_losses())}")
-    return _LOSSES[name](**kwargs)
+    return LOSSES.get(name)(**kwargs)

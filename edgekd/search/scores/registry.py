@@ -8,10 +8,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from edgekd.errors import ConfigError
+from edgekd.registry import Registry
 
 ScoreFn = Callable[["ScoreContext", nn.Module], float]
-_SCORES: dict[str, ScoreFn] = {}
+SCORES: Registry[ScoreFn] = Registry("score")
 
 
 @dataclass
@@ -46,21 +46,12 @@ class ScoreContext:
 
 def register_score(name: str):
     """Register ``fn(ctx, student) -> float`` under ``name`` (higher = better)."""
-
-    def wrap(fn: ScoreFn) -> ScoreFn:
-        if name in _SCORES:
-            raise ConfigError(f"score {name!r} is registered twice")
-        _SCORES[name] = fn
-        return fn
-
-    return wrap
+    return SCORES.register(name)
 
 
 def list_scores() -> list[str]:
-    return sorted(_SCORES)
+    return SCORES.names()
 
 
 def get_score(name: str) -> ScoreFn:
-    if name not in _SCORES:
-        raise ConfigError(f"unknown score {name!r}; valid: {', '.join(list_scores())}")
-    return _SCORES[name]
+    return SCORES.get(name)
