@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ from torch import nn
 
 from edgekd import outdir
 from edgekd._io import staging_dir
+from edgekd._verbs import make_callable
 from edgekd.backends.base import Artifact, backend_entry, get_backend
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
@@ -140,11 +139,4 @@ def _backend_or_explain(name: str):
     return backend
 
 
-class _CallableModule(types.ModuleType):
-    """``import edgekd.compile`` binds this module as ``edgekd.compile``; calling it still runs the verb."""
-
-    def __call__(self, *args, **kwargs):
-        return compile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, compile)  # edgekd.compile(...) runs the verb; see edgekd._verbs

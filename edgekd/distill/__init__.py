@@ -4,24 +4,10 @@ The package itself is callable: ``edgekd.distill(teacher, student, train, val, .
 :func:`edgekd.distill.api.distill`, while ``edgekd.distill.fit`` & co. stay importable.
 """
 
-import sys
-import types
-
+from edgekd._verbs import make_callable
+from edgekd.distill.api import distill
 from edgekd.distill.trainer import TrainConfig, TrainResult, evaluate, fit, predict
 
 __all__ = ["TrainConfig", "TrainResult", "distill", "evaluate", "fit", "predict"]
 
-
-def distill(*args, **kwargs):
-    """See :func:`edgekd.distill.api.distill`."""
-    from edgekd.distill.api import distill as _distill
-
-    return _distill(*args, **kwargs)
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return distill(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, distill)  # edgekd.distill(...) runs the verb; see edgekd._verbs

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
-import types
 
 import numpy as np
 import torch
 
+from edgekd._verbs import make_callable
 from edgekd.backends.base import Artifact, get_backend
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
@@ -149,11 +148,4 @@ def reference_check(artifact: Artifact, x: np.ndarray, y: np.ndarray, teacher_lo
     return check
 
 
-class _CallableModule(types.ModuleType):
-    """``import edgekd.validate`` binds this module as ``edgekd.validate``; calling it still runs the verb."""
-
-    def __call__(self, *args, **kwargs):
-        return validate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, validate)  # edgekd.validate(...) runs the verb; see edgekd._verbs
