@@ -113,7 +113,7 @@ def _for_backend(model: nn.Module, backend, target: Target) -> tuple[nn.Module, 
     calibrate it like any float model, which the artifact's details say."""
     from edgekd.quant import is_qat_model, to_float
 
-    if not is_qat_model(model) or getattr(backend, "accepts_qat", False):
+    if not is_qat_model(model) or backend.accepts_qat:
         return model, None
     if not target.format.is_quantized:  # fp16: the QAT student exports as a plain graph of fp16-exact weights
         return model, f"student trained with {target.format.weights} rounding; exported with fp16-exact weights"

@@ -1,160 +1,36 @@
-"""The backend protocol, the artifact record and the static backend table.
+"""The backend contract, the base runner and the static backend table.
 
-A backend module implements :class:`Backend`; it is listed in ``_TABLE`` with the extra that
-installs its SDK and imported only when first used, so ``import edgekd`` stays light.
+A backend module subclasses :class:`Backend`, which declares every capability callers use, each
+with its default; it is listed in the table with the extra that installs its SDK and imported only
+when first used, so ``import edgekd`` stays light. A runner subclasses :class:`BaseRunner`, which
+checks the input batch and feeds static-batch runtimes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import logging
-from dataclasses import asdict, dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
-from edgekd._io import write_json
-from edgekd.errors import ArtifactNotFoundError, ConfigError, EdgeKDError, IntegrityError
+from edgekd.backends.artifact import ARTIFACT_FILENAME, Artifact, file_sha256, folder_hashes
+from edgekd.errors import ConfigError, EdgeKDError
+from edgekd.registry import Registry
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # types only: a backend module imports torch itself where it needs it
+    from torch import nn
 
-ARTIFACT_FILENAME = "artifact.json"
-_UNHASHED = (ARTIFACT_FILENAME, ".edgekd-created")  # the record itself and the folder marker
+    from edgekd.data.spec import PreprocessSpec
+    from edgekd.targets import CalibrationRecipe, Target
 
-
-def _hashed(rel: Path) -> bool:
-    """Files whose sha256 artifact.json records: all but the record, the marker, reports, temporaries."""
-    name = rel.name
-    return not (str(rel) in _UNHASHED or (len(rel.parts) == 1 and name.startswith("report."))
-                or (name.startswith(".") and name.endswith(".tmp")))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def folder_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every artifact file under ``folder`` by relative POSIX path, sorted (deterministic)."""
-    folder = Path(folder)
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_file() and not path.is_symlink() and _hashed(rel):
-            out[rel.as_posix()] = file_sha256(path)
-    return out
-
-
-def _contained(folder: Path, rel: str, meta: Path, field_name: str) -> Path:
-    """``folder/rel`` for a relative path that stays inside ``folder``, else a ConfigError."""
-    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
-        raise ConfigError(f"{meta}: field '{field_name}': {rel!r} must be a relative path inside the artifact folder")
-    path = folder / rel
-    resolved, root = path.resolve(), folder.resolve()
-    if root not in resolved.parents:
-        raise ConfigError(f"{meta}: field '{field_name}': {rel!r} resolves outside the artifact folder")
-    return path
-
-
-@dataclass
-class Artifact:
-    """A compiled model on disk and what produced it."""
-
-    path: Path  # the file a runtime loads
-    backend: str
-    target: str
-    precision: str  # e.g. "int8", "fp32", "fp16"
-    input_shape: tuple[int, ...]  # (C, H, W) without the batch
-    static_batch: int | None = None  # None: any batch size
-    files: dict[str, str] = field(default_factory=dict)  # role -> file name in the artifact folder
-    details: dict = field(default_factory=dict)  # backend facts: ops, kept-in-float layers, sizes
-    sha256: dict[str, str] = field(default_factory=dict)  # relative file path -> sha256, written by save()
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.path).parent
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes of the model: the file, or every file of a model that is a folder (a Core ML .mlpackage)."""
-        path = Path(self.path)
-        if path.is_dir():  # the folder entry itself is 4096 bytes whatever it holds
-            return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-        return path.stat().st_size
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["path"] = Path(self.path).name
-        return data
-
-    def save(self) -> Path:
-        """Write artifact.json with the sha256 of every file now in the artifact folder."""
-        self.sha256 = folder_hashes(self.folder)
-        return write_json(self.folder / ARTIFACT_FILENAME, self.to_json())
-
-    def verify(self) -> None:
-        """Raise IntegrityError unless every recorded file, the model included, matches its sha256."""
-        folder, meta = self.folder, self.folder / ARTIFACT_FILENAME
-        if not self.sha256:
-            raise IntegrityError(f"{meta}: records no sha256 of its files, so it cannot be verified; rebuild it, "
-                                 "or load with verify=False")
-        try:
-            model = Path(self.path).resolve().relative_to(folder.resolve()).as_posix()
-        except ValueError:
-            raise IntegrityError(f"{self.path}: lies outside the artifact folder {folder}; refusing to load it") from None
-        if not any(rel == model or rel.startswith(model + "/") for rel in self.sha256):
-            raise IntegrityError(f"{self.path}: not among the files artifact.json records; refusing to load it")
-        for rel, expected in sorted(self.sha256.items()):
-            path = _contained(folder, rel, meta, "sha256")
-            if not path.is_file():
-                raise IntegrityError(f"{path}: recorded in {meta} but missing")
-            if file_sha256(path) != expected:
-                raise IntegrityError(f"{path}: sha256 does not match {meta} (tampered or corrupted); "
-                                     "refusing to load it")
-        extra = sorted(rel for rel in set(folder_hashes(folder)) - set(self.sha256) if rel.startswith(model + "/"))
-        if extra:  # a model that is a folder (a Core ML package) must not gain files either
-            raise IntegrityError(f"{self.path}: holds files artifact.json does not record: {', '.join(extra[:3])}")
-
-    @classmethod
-    def read(cls, path: str | Path) -> "Artifact":
-        """Read ``artifact.json`` from an artifact folder, the json itself, or a model file beside it."""
-        path = Path(path)
-        meta = path if path.name == ARTIFACT_FILENAME else (path / ARTIFACT_FILENAME if path.is_dir()
-                                                             else path.parent / ARTIFACT_FILENAME)
-        if path.is_dir() and not meta.exists() and (path.parent / ARTIFACT_FILENAME).exists():
-            meta = path.parent / ARTIFACT_FILENAME  # a model that is a folder, e.g. a Core ML .mlpackage
-        if not path.exists() and not path.is_symlink():
-            raise ArtifactNotFoundError(f"{path}: artifact not found")
-        if not meta.exists():
-            raise ArtifactNotFoundError(f"{path}: artifact not found: no {ARTIFACT_FILENAME} beside it; pass an "
-                                        "edgekd artifact folder or file")
-        try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise TypeError("the record is not a JSON object")
-            data["path"] = _contained(meta.parent, data["path"], meta, "path")
-            for role, rel in (data.get("files") or {}).items():
-                _contained(meta.parent, rel, meta, f"files.{role}")
-            data["input_shape"] = tuple(int(d) for d in data["input_shape"])
-            if not 1 <= len(data["input_shape"]) <= 4 or not all(1 <= d <= 65536 for d in data["input_shape"]):
-                raise ValueError(f"input_shape {list(data['input_shape'])} is not 1 to 4 sizes of 1 to 65536")
-            batch = data.get("static_batch")
-            if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
-                raise ValueError(f"static_batch {batch!r} is not null or 1 to 4096")
-            artifact = cls(**data)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError, ValueError,
-                AttributeError) as exc:
-            raise ConfigError(f"{meta}: not a valid artifact record: {type(exc).__name__}: {exc}") from None
-        if (path.is_file() or meta.parent != path) and path.name != ARTIFACT_FILENAME \
-                and path.resolve() != Path(artifact.path).resolve():
-            artifact.path = path  # the user named another model file of the same folder (e.g. the fp32 one)
-        return artifact
+__all__ = ["ARTIFACT_FILENAME", "Artifact", "BACKENDS", "Backend", "BackendEntry", "BaseRunner", "Runner",
+           "backend_entry", "check_batch", "file_sha256", "folder_hashes", "get_backend", "list_backends",
+           "run_in_static_batches"]
 
 
 class Runner(Protocol):
@@ -165,52 +41,8 @@ class Runner(Protocol):
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
-class Backend(Protocol):
-    name: str
-
-    def is_available(self) -> tuple[bool, str]:
-        """(True, "") when compile and run work here; else (False, the reason)."""
-
-    def compile(self, model, target, calib, out_dir: Path, spec) -> Artifact: ...
-
-    def load(self, artifact: Artifact, threads: int = 1) -> Runner: ...
-
-
-@dataclass(frozen=True)
-class BackendEntry:
-    module: str
-    extra: str | None  # None: part of the core install
-    summary: str
-
-
-_TABLE: dict[str, BackendEntry] = {
-    "onnxruntime": BackendEntry("edgekd.backends.onnxruntime", None, "ONNX Runtime CPU, fp32 and int8 QDQ"),
-    "openvino": BackendEntry("edgekd.backends.openvino", "openvino", "OpenVINO CPU/NPU, fp32 and int8 IR"),
-    "openvino-npu": BackendEntry("edgekd.backends.openvino_npu", "openvino", "OpenVINO on an Intel NPU, int8 IR"),
-    "tensorrt": BackendEntry("edgekd.backends.tensorrt", "tensorrt", "TensorRT engine from a TensorRT-placement QDQ ONNX"),
-    "qnn": BackendEntry("edgekd.backends.qnn", "qnn", "Qualcomm HTP via onnxruntime-qnn, static int8 QDQ"),
-    "ethosu": BackendEntry("edgekd.backends.ethosu", "ethosu", "Arm Ethos-U: int8 TFLite compiled by Vela"),
-    "coreml": BackendEntry("edgekd.backends.coreml", "coreml", "Core ML .mlpackage, fp16 / int8 weights / W8A8"),
-    "executorch": BackendEntry("edgekd.backends.executorch", "executorch", "ExecuTorch XNNPACK .pte, fp32 and int8"),
-}
-
-
-def list_backends() -> list[str]:
-    return sorted(_TABLE)
-
-
-def backend_entry(name: str) -> BackendEntry:
-    if name not in _TABLE:
-        raise ConfigError(f"unknown backend {name!r}; valid: {', '.join(list_backends())}")
-    return _TABLE[name]
-
-
-def get_backend(name: str) -> Backend:
-    module = importlib.import_module(backend_entry(name).module)
-    return module.BACKEND
-
-
 def check_batch(x: np.ndarray, artifact: Artifact) -> np.ndarray:
+    """``x`` as a contiguous float32 batch of the artifact's input shape (one sample gains a batch axis)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim == len(artifact.input_shape):
         x = x[None]
@@ -230,3 +62,143 @@ def run_in_static_batches(run_one, x: np.ndarray, batch: int) -> np.ndarray:
             chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), np.float32)])
         outs.append(run_one(chunk)[:n])
     return np.concatenate(outs)
+
+
+class BaseRunner(ABC):
+    """A runner of one artifact: checks the input, then feeds the runtime whole or in static batches.
+
+    Subclasses set ``backend``, open the runtime in ``__init__`` (after ``super().__init__``) and
+    implement :meth:`run_batch`.
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, artifact: Artifact):
+        self.artifact = artifact
+
+    @property
+    def batch(self) -> int | None:
+        """The batch size every runtime call must have; None: any (the artifact's ``static_batch``)."""
+        return self.artifact.static_batch
+
+    @abstractmethod
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
+        """One runtime call on a checked float32 batch (of exactly :attr:`batch` samples when set)."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = check_batch(x, self.artifact)
+        if self.batch:
+            return run_in_static_batches(self.run_batch, x, self.batch)
+        return self.run_batch(x)
+
+
+class Backend(ABC):
+    """One runtime: compile a model for a target, say whether it runs here, load what it compiled.
+
+    Every capability a caller relies on is declared here; the defaults are what a backend that
+    does not override it means.
+    """
+
+    #: The registry name (``backend = "..."`` in a target file).
+    name: ClassVar[str]
+    #: Whether ``compile`` takes a QAT-prepared student as it is and exports its learned scales.
+    #: Default False: :func:`edgekd.compile` hands such a backend the student's float twin to calibrate.
+    accepts_qat: ClassVar[bool] = False
+    #: Whether the runtime here emulates the device (right numbers, not device speed): validation
+    #: is then capped and shows progress.
+    emulated: ClassVar[bool] = False
+
+    @abstractmethod
+    def is_available(self) -> tuple[bool, str]:
+        """(True, "") when artifacts of this backend run here; else (False, the reason)."""
+
+    def is_available_for(self, target: Target) -> tuple[bool, str]:
+        """Whether ``target``'s artifact runs here. Default: :meth:`is_available` (one device per backend)."""
+        return self.is_available()
+
+    def can_compile(self) -> tuple[bool, str]:
+        """(True, "") when ``compile`` works here, else the reason. Default: True (the core install
+        builds it); a backend whose compiler is an SDK of its own (Vela, coremltools) overrides this."""
+        return True, ""
+
+    @abstractmethod
+    def compile(self, model: nn.Module, target: Target, calib: np.ndarray, out_dir: Path, spec: PreprocessSpec,
+                recipe: CalibrationRecipe | None = None, keep_float: list[str] | None = None) -> Artifact:
+        """Compile ``model`` for ``target`` into ``out_dir`` and return the artifact (not yet saved).
+
+        Args:
+            model: float32 NCHW in, logits out; a QAT-prepared student only where ``accepts_qat``.
+            target: the device target; its ``[format]`` fields are honoured or rejected.
+            calib: float32 NCHW calibration samples (unused by float formats).
+            out_dir: the (staging) artifact folder.
+            spec: the preprocessing spec; gives the input shape.
+            recipe: the calibration recipe; None: min-max ranges (:class:`edgekd.quant.qdq.QDQConfig`).
+            keep_float: node names to leave in float; a backend that cannot raises CompileError.
+        """
+
+    @abstractmethod
+    def load(self, artifact: Artifact, threads: int = 1) -> Runner:
+        """A runner of ``artifact`` in this runtime; NotRunHere where it cannot run here."""
+
+    def load_file(self, path: Path, threads: int = 1) -> Callable[[np.ndarray], object]:
+        """A bare model file of this runtime (no artifact record) as ``run(x)`` returning the runtime's
+        raw outputs, with no input checks: what :func:`edgekd.hw.profile` times.
+        Default: ConfigError (this backend times artifacts only)."""
+        raise ConfigError(f"{self.name}: cannot run a bare model file; compile an artifact and load it")
+
+    @property
+    def reference(self) -> Callable[..., tuple[Runner, str] | None]:
+        """Optional: ``reference(artifact, threads=1) -> (runner, label) | None``, running the artifact's
+        quantized graph in a reference runtime here where the device is absent (labelled, never a pass).
+
+        Default: none. The base declares it as an attribute that is absent (reading it raises
+        AttributeError, so ``hasattr(backend, "reference")`` is False); a backend with a reference
+        runtime defines the method. Ask :attr:`has_reference` rather than ``hasattr``.
+        """
+        raise AttributeError(f"backend {self.name!r} has no reference runtime")
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the backend defines :attr:`reference`."""
+        return type(self).reference is not Backend.reference
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    module: str
+    extra: str | None  # None: part of the core install
+    summary: str
+
+
+# Lazy: an entry names the module to import on first use, and the extra that installs its SDK.
+BACKENDS: Registry[BackendEntry] = Registry("backend")
+BACKENDS.add("onnxruntime", BackendEntry("edgekd.backends.onnxruntime", None, "ONNX Runtime CPU, fp32 and int8 QDQ"))
+BACKENDS.add("openvino", BackendEntry("edgekd.backends.openvino", "openvino", "OpenVINO CPU/NPU, fp32 and int8 IR"))
+BACKENDS.add("openvino-npu", BackendEntry("edgekd.backends.openvino_npu", "openvino",
+                                          "OpenVINO on an Intel NPU, int8 IR"))
+BACKENDS.add("tensorrt", BackendEntry("edgekd.backends.tensorrt", "tensorrt",
+                                      "TensorRT engine from a TensorRT-placement QDQ ONNX"))
+BACKENDS.add("qnn", BackendEntry("edgekd.backends.qnn", "qnn", "Qualcomm HTP via onnxruntime-qnn, static int8 QDQ"))
+BACKENDS.add("ethosu", BackendEntry("edgekd.backends.ethosu", "ethosu", "Arm Ethos-U: int8 TFLite compiled by Vela"))
+BACKENDS.add("coreml", BackendEntry("edgekd.backends.coreml", "coreml",
+                                    "Core ML .mlpackage, fp16 / int8 weights / W8A8"))
+BACKENDS.add("executorch", BackendEntry("edgekd.backends.executorch", "executorch",
+                                        "ExecuTorch XNNPACK .pte, fp32 and int8"))
+
+# Read-only name -> entry view, kept for callers that index the table (capability.py, doctor).
+_TABLE: Mapping[str, BackendEntry] = MappingProxyType({name: BACKENDS.get(name) for name in BACKENDS})
+
+
+def list_backends() -> list[str]:
+    return BACKENDS.names()
+
+
+def backend_entry(name: str) -> BackendEntry:
+    """The table entry of ``name``; ConfigError listing the valid names when unknown."""
+    return BACKENDS.get(name)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend registered as ``name``, importing its module on first use (ImportError: SDK missing)."""
+    module = importlib.import_module(backend_entry(name).module)
+    return module.BACKEND

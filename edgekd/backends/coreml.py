@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekd.backends.base import Artifact, check_batch
+from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.errors import CompileError, NotRunHere, require
 
 log = logging.getLogger(__name__)
@@ -159,24 +159,22 @@ def w8a8(model: torch.nn.Module, input_shape, calib: np.ndarray) -> torch.nn.Mod
     return quantizer.finalize().eval()
 
 
-class CoreMLRunner:
+class CoreMLRunner(BaseRunner):
     backend = "coreml"
+    batch = 1  # the ML program is converted with a batch of 1: one prediction per sample
 
     def __init__(self, artifact: Artifact, threads: int = 1):
         if platform.system() != "Darwin":
             raise NotRunHere(f"coreml: {NOT_MACOS}")
         ct = require("coremltools", "coreml")
-        self.artifact = artifact
+        super().__init__(artifact)
         self.model = ct.models.MLModel(str(artifact.path))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = check_batch(x, self.artifact)
-        outs = [np.asarray(next(iter(self.model.predict({"input": x[i : i + 1]}).values())), np.float32)
-                for i in range(len(x))]
-        return np.concatenate(outs).reshape(len(x), -1)
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(next(iter(self.model.predict({"input": x}).values())), np.float32).reshape(len(x), -1)
 
 
-class CoreMLBackend:
+class CoreMLBackend(Backend):
     name = "coreml"
 
     def can_compile(self) -> tuple[bool, str]:

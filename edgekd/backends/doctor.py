@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 from pathlib import Path
 
-from edgekd.backends.base import _TABLE, get_backend
+from edgekd.backends.base import BACKENDS, backend_entry, get_backend, list_backends
 
 # Where the accelerator a backend targets would show up on this host, and what it is.
 _HARDWARE = {
@@ -40,8 +41,6 @@ _RUNTIME = {"onnxruntime": "onnxruntime", "openvino": "openvino", "openvino-npu"
 
 def runtime_installed(name: str) -> tuple[bool, str]:
     """Whether the backend's runtime package is importable (found, not imported: no import-time noise)."""
-    import importlib.util
-
     package = _RUNTIME.get(name)
     if package is None:
         return True, ""
@@ -49,7 +48,7 @@ def runtime_installed(name: str) -> tuple[bool, str]:
         found = importlib.util.find_spec(package) is not None
     except (ImportError, ValueError):  # a parent package missing or broken
         found = False
-    extra = _TABLE[name].extra if name in _TABLE else None
+    extra = backend_entry(name).extra if name in BACKENDS else None
     hint = f"; pip install 'edgekd[{extra}]'" if extra else ""
     return found, "" if found else f"the {package.split('.')[0]} package is not importable{hint}"
 
@@ -57,7 +56,8 @@ def runtime_installed(name: str) -> tuple[bool, str]:
 def doctor() -> list[dict]:
     """One row per registered backend, with the reason for every gap."""
     rows = []
-    for name, entry in sorted(_TABLE.items()):
+    for name in list_backends():
+        entry = backend_entry(name)
         row = {"backend": name, "extra": entry.extra, "summary": entry.summary}
         try:
             backend = get_backend(name)
@@ -65,7 +65,7 @@ def doctor() -> list[dict]:
             row.update(installed=False, installed_reason=f"{exc}; pip install 'edgekd[{entry.extra}]'",
                        builds=False, builds_reason="not installed", available=False, available_reason="not installed")
         else:
-            ok, why = backend.can_compile() if hasattr(backend, "can_compile") else (True, "")
+            ok, why = backend.can_compile()
             row.update(builds=ok, builds_reason=why)
             row["installed"], row["installed_reason"] = runtime_installed(name)
             try:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekd.backends.base import Artifact
+from edgekd.backends.base import Artifact, Backend
 from edgekd.backends.export import export_onnx, op_inventory
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, MissingExtraError, NotRunHere
@@ -161,7 +161,7 @@ def c_header(model: bytes, io: dict, spec, target: str, vela_version: str) -> st
     ])
 
 
-class EthosUBackend:
+class EthosUBackend(Backend):
     name = "ethosu"
 
     def can_compile(self) -> tuple[bool, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
+from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.errors import CompileError, require
 
 log = logging.getLogger(__name__)
@@ -180,24 +180,28 @@ def lower(model: torch.nn.Module, example: tuple, path: Path) -> dict:
     return {"xnnpack_subgraphs": delegated, "ops_outside_xnnpack": left}
 
 
-class ExecuTorchRunner:
+def _method(path: Path):
+    from executorch.runtime import Runtime  # heavy SDK: imported on first use
+
+    return Runtime.get().load_program(str(path)).load_method("forward")
+
+
+class ExecuTorchRunner(BaseRunner):
     backend = "executorch"
 
     def __init__(self, artifact: Artifact, threads: int = 1):
-        from executorch.runtime import Runtime
+        super().__init__(artifact)
+        self.method = _method(artifact.path)
 
-        self.artifact = artifact
-        self.method = Runtime.get().load_program(str(artifact.path)).load_method("forward")
+    @property
+    def batch(self) -> int:
+        return self.artifact.static_batch or 1  # a .pte has static shapes
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
         return self.method.execute([torch.from_numpy(x)])[0].numpy()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = check_batch(x, self.artifact)
-        return run_in_static_batches(self._run, x, self.artifact.static_batch or 1)
 
-
-class ExecuTorchBackend:
+class ExecuTorchBackend(Backend):
     name = "executorch"
 
     def is_available(self) -> tuple[bool, str]:
@@ -244,6 +248,11 @@ class ExecuTorchBackend:
 
     def load(self, artifact: Artifact, threads: int = 1) -> ExecuTorchRunner:
         return ExecuTorchRunner(artifact, threads)
+
+    def load_file(self, path: Path, threads: int = 1):  # noqa: ARG002 - the runtime sizes its own thread pool
+        require("executorch", "executorch")
+        method = _method(path)
+        return lambda x: method.execute([torch.from_numpy(x)])
 
 
 BACKEND = ExecuTorchBackend()

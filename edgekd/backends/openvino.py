@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
+from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.backends.export import export_onnx, op_inventory
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, NotRunHere, require
+from edgekd.quant import to_float
+from edgekd.quant.export import export_qdq
+from edgekd.quant.qdq import QDQConfig, qat_student, qdq_summary, quantize_onnx
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +85,13 @@ def runtime_precisions(compiled) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-class OpenVinoRunner:
+class OpenVinoRunner(BaseRunner):
     backend = "openvino"
 
     def __init__(self, artifact: Artifact, threads: int = 1):
-        import openvino as ov
+        import openvino as ov  # heavy SDK: imported on first use
+
+        super().__init__(artifact)
 
         device = artifact.details.get("device", "CPU")
         ok, why = device_status(device)
@@ -101,21 +106,14 @@ class OpenVinoRunner:
                 # AVX2 EPYC included): an "fp32" EfficientNet-Lite1 then agreed 93.3 % with torch
                 # (SQNR 23 dB) instead of 100 % (115 dB). int8 IRs keep their non-quantized ops in f32.
                 config["INFERENCE_PRECISION_HINT"] = "f32"
-        self.artifact = artifact
         self.compiled = core.compile_model(str(artifact.path), device, config)
         self.request = self.compiled.create_infer_request()
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
         return np.array(self.request.infer({0: x})[0], dtype=np.float32)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = check_batch(x, self.artifact)
-        if self.artifact.static_batch:
-            return run_in_static_batches(self._run, x, self.artifact.static_batch)
-        return self._run(x)
 
-
-class OpenVinoBackend:
+class OpenVinoBackend(Backend):
     """OpenVINO: ``device`` "cpu" runs here; "npu" needs an Intel NPU and its driver."""
 
     accepts_qat = True  # builds its int8 IR from the QAT student's QDQ export (learned scales)
@@ -126,9 +124,6 @@ class OpenVinoBackend:
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
         require("openvino", "openvino")
-        from edgekd.backends.onnxruntime import _qat_format, qdq_summary, quantize_qdq
-        from edgekd.quant import to_float
-
         fmt, out_dir = target.format, Path(out_dir)
         if fmt.weights not in ("fp32", "fp16", "int8"):
             raise CompileError(f"openvino: weights {fmt.weights} are not supported; use fp32, fp16 or int8")
@@ -136,7 +131,7 @@ class OpenVinoBackend:
         # The NPU compiler needs static shapes; the CPU takes a dynamic batch.
         static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
         input_shape = tuple(spec.input_shape)
-        qat = fmt.is_quantized and _qat_format(model, fmt, self.name)
+        qat = fmt.is_quantized and qat_student(model, fmt, self.name)
         from edgekd.compile_command import fp32_onnx_of  # a user's ONNX file is used as it is
 
         fp32_onnx = fp32_onnx_of(model, input_shape, out_dir / "model.fp32.onnx", static) or \
@@ -145,19 +140,14 @@ class OpenVinoBackend:
         files["fp32_weights"] = "model.fp32.bin"
         details: dict = {"device": device, "exported_ops": op_inventory(fp32_onnx)}
         if qat:  # the student's learned scales, as ONNX Runtime's artifact carries them (no re-calibration)
-            from edgekd.quant import export_qdq
-
             qdq = export_qdq(model, input_shape, out_dir / "model.qdq.onnx", static)
             details.update(qdq_summary(qdq), quantization="qat (learned LSQ scales, BatchNorm folded)")
             main = _convert(qdq, out_dir / "model.xml")
             files.update(qdq_onnx=qdq.name, weights="model.bin")
             precision = "int8"
         elif fmt.is_quantized:
-            qdq = quantize_qdq(fp32_onnx, out_dir / "model.qdq.onnx", calib, method=recipe.method if recipe else
-                               "minmax", percentile=recipe.percentile if recipe else 99.99,
-                               symmetric_activations=fmt.activation_symmetric,
-                               per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
-                               cache_path=out_dir / CACHE_FILENAME, nodes_to_exclude=keep_float)
+            qdq = quantize_onnx(fp32_onnx, out_dir / "model.qdq.onnx", calib, QDQConfig.from_target(target, recipe),
+                                static_batch=static, cache_path=out_dir / CACHE_FILENAME, keep_float=keep_float)
             details.update(qdq_summary(qdq))
             main = _convert(qdq, out_dir / "model.xml")
             files.update(qdq_onnx=qdq.name, calibration_cache=CACHE_FILENAME, weights="model.bin")
@@ -184,6 +174,13 @@ class OpenVinoBackend:
 
     def load(self, artifact: Artifact, threads: int = 1) -> OpenVinoRunner:
         return OpenVinoRunner(artifact, threads)
+
+    def load_file(self, path: Path, threads: int = 1):
+        ov = require("openvino", "openvino")
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                            "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
+        return lambda x: request.infer({0: x})
 
 
 BACKEND = OpenVinoBackend()

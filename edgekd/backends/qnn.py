@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.backends.base import Artifact, check_batch, run_in_static_batches
+from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, require
+from edgekd.ort_session import ort_session, session_options
 
 log = logging.getLogger(__name__)
 _REGISTERED: set[str] = set()
@@ -37,7 +38,7 @@ CONTEXT_REPRODUCIBLE = ("context made from the model's bytes (no staging path in
 
 
 def _qnn_devices():
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy SDK (and its QNN plugin): imported on first use
 
     oq = require("onnxruntime_qnn", "qnn")
     name = oq.get_ep_name()
@@ -53,43 +54,39 @@ def htp_session(path: Path, backend_type: str = "htp", threads: int = 1, context
     With ``context_out`` the model is read as bytes: ORT names the ``EPContext`` node with a hash of
     the path it loaded, so a path would make the context depend on the folder it was built in.
     """
-    import onnxruntime as ort
-
     devices = _qnn_devices()
     if not devices:
         raise CompileError("qnn: onnxruntime-qnn registered no QNN device")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.log_severity_level = 3
+    so = session_options(threads, sequential=False, quiet=True)
     so.add_provider_for_devices(devices, {"backend_type": backend_type})
     so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     if context_out is not None:
         so.add_session_config_entry("ep.context_enable", "1")
         so.add_session_config_entry("ep.context_file_path", str(context_out))
     try:
-        return ort.InferenceSession(Path(path).read_bytes() if context_out is not None else str(path), so)
+        return ort_session(Path(path).read_bytes() if context_out is not None else path, providers=None, options=so)
     except Exception as exc:  # noqa: BLE001 - ORT names the node QNN rejected
         raise CompileError(f"qnn {backend_type}: not every node runs on the HTP (CPU fallback is disabled): "
                            f"{str(exc).strip()[:600]}") from exc
 
 
-class QnnRunner:
+class QnnRunner(BaseRunner):
     backend = "qnn"
 
     def __init__(self, artifact: Artifact, threads: int = 1):
-        self.artifact = artifact
+        super().__init__(artifact)
         self.session = htp_session(Path(artifact.path), artifact.details.get("backend_type", "htp"), threads)
         self.input_name = self.session.get_inputs()[0].name
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def batch(self) -> int:
+        return self.artifact.static_batch or 1  # QNN graphs have static shapes
+
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: x})[0]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = check_batch(x, self.artifact)
-        return run_in_static_batches(self._run, x, self.artifact.static_batch or 1)
 
-
-class QnnBackend:
+class QnnBackend(Backend):
     """int8 QDQ (uint8 or int8 activations, int8 per-channel weights) on the HTP; static batch."""
 
     name = "qnn"
@@ -105,8 +102,9 @@ class QnnBackend:
         return (True, "") if devices else (False, "onnxruntime-qnn found no QNN device")
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
-        from edgekd.backends.export import export_onnx, op_inventory  # torch: not needed by the context child
-        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
+        # torch, onnx and the quantizer: not needed by the context child, which imports this module
+        from edgekd.backends.export import export_onnx, op_inventory
+        from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 
         fmt, out_dir = target.format, Path(out_dir)
         if not fmt.is_quantized or fmt.weights != "int8":
@@ -116,11 +114,8 @@ class QnnBackend:
         static = target.shapes.static_batch  # QNN needs static shapes whatever the target says
         input_shape = tuple(spec.input_shape)
         fp32 = export_onnx(model, input_shape, out_dir / "model.fp32.onnx", static)
-        main = quantize_qdq(fp32, out_dir / "model.onnx", calib, method=recipe.method if recipe else "minmax",
-                            percentile=recipe.percentile if recipe else 99.99,
-                            symmetric_activations=fmt.activation_symmetric,
-                            per_channel=fmt.weight_granularity == "per_channel", static_batch=static,
-                            cache_path=out_dir / CACHE_FILENAME)
+        main = quantize_onnx(fp32, out_dir / "model.onnx", calib, QDQConfig.from_target(target, recipe),
+                             static_batch=static, cache_path=out_dir / CACHE_FILENAME)
         backend_type = str(target.backend_options.get("backend_type", "htp"))
         details = {"exported_ops": op_inventory(fp32), **qdq_summary(main), "backend_type": backend_type,
                    "cpu_fallback": "disabled"}

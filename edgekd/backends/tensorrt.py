@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgekd.backends.base import Artifact, check_batch
+from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.backends.export import export_onnx, op_inventory
 from edgekd.calibrate.cache import CACHE_FILENAME
-from edgekd.errors import CompileError, NotRunHere
+from edgekd.errors import CompileError, ConfigError, NotRunHere
+from edgekd.ort_session import ort_session
+from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 
 log = logging.getLogger(__name__)
 NO_ENGINE = "engine not built: needs TensorRT and an NVIDIA GPU"
@@ -87,16 +89,30 @@ def _is_weight(dq, producers, inits) -> bool:
 
 def onnxruntime_check(qdq: Path, fp32: Path, x: np.ndarray) -> dict:
     """The QDQ model run in ONNX Runtime against the fp32 ONNX: the numeric check done here."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy SDK: imported on first use (for its version)
 
     def run(path):
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        sess = ort_session(path)
         return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
     a, b = run(qdq), run(fp32)
     return {"runtime": f"onnxruntime {ort.__version__} CPU (stands in for TensorRT's int8 math)", "samples": len(x),
             "top1_agreement_fp32": float((a.argmax(1) == b.argmax(1)).mean()),
             "max_abs_diff_fp32": float(np.abs(a - b).max())}
+
+
+def explicit_quantization(target, recipe=None) -> QDQConfig:
+    """The QDQ config of TensorRT's explicit quantization: the target's format must already say
+    symmetric int8 activations and symmetric per-channel weights; biases stay float.
+
+    Raises:
+        ConfigError: the target's format asks for something TensorRT's placement rules reject.
+    """
+    config = QDQConfig.from_target(target, recipe, quantize_bias=False)
+    if config.activations != "int8" or not config.activation_symmetric or not config.per_channel:
+        raise ConfigError(f"target {target.name}: tensorrt's explicit quantization needs activations = \"int8\", "
+                          "activation_symmetric = true and weight_granularity = \"per_channel\" in [format]")
+    return config
 
 
 def build_engine(onnx_path: Path, engine_path: Path, input_shape, precision: str, static: int | None) -> Path:
@@ -128,10 +144,11 @@ def build_engine(onnx_path: Path, engine_path: Path, input_shape, precision: str
     return write_bytes(engine_path, bytes(serialized))
 
 
-class TensorRtRunner:
+class TensorRtRunner(BaseRunner):
     backend = "tensorrt"
 
     def __init__(self, artifact: Artifact, threads: int = 1):
+        super().__init__(artifact)
         if artifact.details.get("engine") != "built":
             raise NotRunHere(f"tensorrt: not run here: {artifact.details.get('engine', NO_ENGINE)}")
         ok, why = tensorrt_status()
@@ -140,15 +157,15 @@ class TensorRtRunner:
         import tensorrt as trt
         import torch
 
-        self.torch, self.artifact = torch, artifact
+        self.torch = torch
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(artifact.path).read_bytes())
         self.context = self.engine.create_execution_context()
         self.input, self.output = self.engine.get_tensor_name(0), self.engine.get_tensor_name(1)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
         torch = self.torch
-        x = torch.from_numpy(check_batch(x, self.artifact)).cuda()
+        x = torch.from_numpy(x).cuda()
         self.context.set_input_shape(self.input, tuple(x.shape))
         y = torch.empty(tuple(self.context.get_tensor_shape(self.output)), device="cuda")
         self.context.set_tensor_address(self.input, x.data_ptr())
@@ -159,20 +176,15 @@ class TensorRtRunner:
         return y.cpu().numpy()
 
 
-class TensorRtBackend:
+class TensorRtBackend(Backend):
     """Builds the QDQ ONNX everywhere; the engine only where TensorRT and a GPU are present."""
 
     name = "tensorrt"
-
-    def can_compile(self) -> tuple[bool, str]:
-        return True, ""  # the ONNX path needs only onnx + onnxruntime
 
     def is_available(self) -> tuple[bool, str]:
         return tensorrt_status()
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
-        from edgekd.backends.onnxruntime import qdq_summary, quantize_qdq
-
         fmt, out_dir = target.format, Path(out_dir)
         if fmt.weights not in ("fp32", "fp16", "int8"):
             raise CompileError(f"tensorrt: weights {fmt.weights} are not supported; use fp32, fp16 or int8")
@@ -182,13 +194,9 @@ class TensorRtBackend:
         files, details = {"fp32": fp32.name}, {"exported_ops": op_inventory(fp32)}
         onnx_model, precision = fp32, fmt.weights
         if fmt.is_quantized:
-            # TensorRT's explicit quantization: symmetric int8 activations whatever the target file says.
-            onnx_model = quantize_qdq(fp32, out_dir / "model.qdq.onnx", calib,
-                                      method=recipe.method if recipe else "entropy",
-                                      percentile=recipe.percentile if recipe else 99.99,
-                                      symmetric_activations=True, per_channel=True, static_batch=static,
-                                      cache_path=out_dir / CACHE_FILENAME, nodes_to_exclude=keep_float,
-                                      extra_options={"QuantizeBias": False})  # TensorRT keeps biases float
+            config = explicit_quantization(target, recipe)
+            onnx_model = quantize_onnx(fp32, out_dir / "model.qdq.onnx", calib, config, static_batch=static,
+                                       cache_path=out_dir / CACHE_FILENAME, keep_float=keep_float)
             problems = check_placement(onnx_model)
             if problems:
                 raise CompileError("tensorrt: QDQ placement breaks TensorRT's rules: " + "; ".join(problems[:5]))

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 
 from edgekd.calibrate.methods import BINS, TensorStats
+from edgekd.ort_session import ort_session
 
 
 def float_tensors(model: onnx.ModelProto) -> list[str]:
@@ -26,20 +27,15 @@ def float_tensors(model: onnx.ModelProto) -> list[str]:
 
 
 def _session(model_path: Path, names: list[str]):
-    import onnxruntime as ort
-
     model = onnx.load(str(model_path))
     present = {o.name for o in model.graph.output}
     for name in names:
         if name not in present:
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor observable
-    so.log_severity_level = 3
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "augmented.onnx"
         onnx.save(model, str(path))
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = ort_session(path, optimize=False, quiet=True)  # no optimization: every tensor stays observable
     return sess, [o.name for o in sess.get_outputs()]
 
 

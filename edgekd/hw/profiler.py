@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.errors import ConfigError, require
+from edgekd.ort_session import ort_session, session_options
 from edgekd.report.environment import cpu_model
+from edgekd.runtime import load_file
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = {"onnxruntime": None, "openvino": "openvino", "executorch": "executorch"}  # runtime -> extra
+RUNTIMES = ("onnxruntime", "openvino", "executorch")  # backends that run a bare model file (Backend.load_file)
 _SUFFIX_RUNTIME = {".onnx": "onnxruntime", ".xml": "openvino", ".pte": "executorch"}
 
 
@@ -122,40 +124,15 @@ def runtime_version(runtime: str) -> str | None:
 
 
 def load_runner(path: Path, runtime: str, threads: int):
-    """A callable ``run(x)`` executing the model file in ``runtime`` with ``threads`` threads."""
-    if runtime == "onnxruntime":
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(path), ort_options(threads), providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        return lambda x: sess.run(None, {name: x})
-    if runtime == "openvino":
-        ov = require("openvino", "openvino")
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                            "PERFORMANCE_HINT": "LATENCY"})
-        request = compiled.create_infer_request()
-        return lambda x: request.infer({0: x})
-    require("executorch", "executorch")
-    from executorch.runtime import Runtime
-
-    import torch
-
-    method = Runtime.get().load_program(str(path)).load_method("forward")
-    return lambda x: method.execute([torch.from_numpy(x)])
+    """A callable ``run(x)`` executing the model file in ``runtime`` with ``threads`` threads (the
+    runtime's backend runs it: :func:`edgekd.runtime.load_file`)."""
+    return load_file(path, runtime, threads)
 
 
 def ort_options(threads: int, profile_prefix: str | None = None):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    if profile_prefix:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile_prefix
-    return so
+    """The session options every latency measurement in ONNX Runtime uses: ``threads`` intra-op threads,
+    one inter-op thread, sequential, quiet; with ``profile_prefix``, ONNX Runtime's JSON profiler on."""
+    return session_options(threads, quiet=True, profile_prefix=profile_prefix)
 
 
 def onnx_precision(path: Path) -> str:
@@ -228,11 +205,8 @@ def profile_nodes(path: Path, input_shape, *, batch: int = 1, threads: int = 1, 
         return _openvino_nodes(path, x, threads, warmup, runs, trim)
     if runtime != "onnxruntime":
         raise ConfigError(f"profile_nodes: no per-kernel profiler wired for {runtime!r}")
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
-        so = ort_options(threads, str(Path(tmp) / "prof"))
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = ort_session(path, options=ort_options(threads, str(Path(tmp) / "prof")))
         name = sess.get_inputs()[0].name
         for _ in range(warmup + runs):  # warm-up events are dropped below: only the last runs count
             sess.run(None, {name: x})

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
+from edgekd.ort_session import ort_session
 from edgekd.search.scores.cost import count_flops, count_params
 
 log = logging.getLogger(__name__)
@@ -37,18 +38,12 @@ def measure_onnx_ms(model: nn.Module, input_shape, threads: int = 1, runs: int =
     With ``budget_ms``, a candidate whose first few calls take over twice the budget is settled by
     those calls alone: big candidates would otherwise dominate the cost of a search.
     """
-    import onnxruntime as ort
-
     from edgekd.backends.export import export_onnx
     from edgekd.validate.latency import time_calls
 
     with tempfile.TemporaryDirectory(prefix="edgekd-search-") as tmp:
         path = export_onnx(model, tuple(input_shape), Path(tmp) / "candidate.onnx")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        session = ort_session(path, threads)
     name = session.get_inputs()[0].name
     x = np.zeros((1, *input_shape), dtype=np.float32)
     call = lambda v: session.run(None, {name: v})  # noqa: E731

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekd.backends.base import Artifact
 from edgekd.errors import CompileError
+from edgekd.ort_session import ort_session
 from edgekd.validate.metrics import agreement, mean_kl
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,7 @@ QDQ_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
 
 
 def _ort(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, quiet=True)
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
