@@ -61,11 +61,11 @@ def test_cli_build_data_dir_builds_validates_and_labels_the_folder_classes(tmp_p
 
 
 def test_build_python_val_dir_validates_on_the_val_folder(tmp_path):
-    from edgekd.pipeline import _prepare_data
+    from edgekd.stages import prepare_data
 
     train = write_png_folder(tmp_path / "train", per_class=6)
     val = write_png_folder(tmp_path / "val", per_class=2, seed=1)
-    data = _prepare_data(None, None, None, None, 0.2, 0, data_dir=train, val_dir=val, image_size=(12, 10),
+    data = prepare_data(None, None, None, None, 0.2, 0, data_dir=train, val_dir=val, image_size=(12, 10),
                          channels=3)
     assert len(data.train) == 18 and len(data.val) == 6  # nothing held out of train when a val folder is given
     assert data.train.input_shape == (3, 12, 10) and data.spec.labels == CLASSES
@@ -74,13 +74,13 @@ def test_build_python_val_dir_validates_on_the_val_folder(tmp_path):
 
 def test_build_python_val_dir_rejects_a_class_the_training_folder_lacks(tmp_path):
     from edgekd.errors import DataError
-    from edgekd.pipeline import _prepare_data
+    from edgekd.stages import prepare_data
 
     train = write_png_folder(tmp_path / "train", per_class=2)
     val = write_png_folder(tmp_path / "val", per_class=1)
     (val / "zebra").mkdir()
     with pytest.raises(DataError, match="zebra"):
-        _prepare_data(None, None, None, None, 0.2, 0, data_dir=train, val_dir=val)
+        prepare_data(None, None, None, None, 0.2, 0, data_dir=train, val_dir=val)
 
 
 BAD = {

@@ -9,7 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edgekd.cli import app
-from edgekd.matrix import ERROR, FAILED, NOT_BUILT, NOT_RUN, PASSED, build_all, capability, share_groups
+from edgekd.capability import capability
+from edgekd.matrix import ERROR, FAILED, NOT_BUILT, NOT_RUN, PASSED, build_all
+from edgekd.stages.student import share_groups
 from edgekd.report.manifest import file_sha256
 from edgekd.targets import list_targets, load_target
 
@@ -84,12 +86,12 @@ def test_build_all_distills_once_for_every_format_when_not_quantization_aware(ma
 
 
 def test_distill_groups_split_by_format_only_when_quantization_aware():
-    from edgekd.matrix import _Plan, distill_groups
+    from edgekd.stages.student import Plan, distill_groups
     from edgekd.models import create_student
 
     def plan(name):
         target = load_target(name)
-        return _Plan(target.format.key, [target], target, create_student("resnet", (1, 8, 8), 10))
+        return Plan(target.format.key, [target], target, create_student("resnet", (1, 8, 8), 10))
 
     plans = [plan("x86-cpu-onnxruntime"), plan("rtx-gpu-tensorrt"), plan("raspberry-pi-onnxruntime")]
     plans[2].key = plans[0].key  # as share_groups would have put the Pi with x86

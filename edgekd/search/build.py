@@ -130,12 +130,13 @@ def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed:
 
 def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = True, **kwargs):
     """``edgekd search``: the default (cached) teacher of a built-in dataset, then ``search``."""
-    from edgekd.pipeline import _prepare_data, _prepare_teacher
+    from edgekd.stages.data import prepare_data  # upward: moves to the CLI with search_builtin (issue 15)
+    from edgekd.stages.teacher import prepare_teacher
     from edgekd.targets import load_target
 
     target = load_target(target)
     make_space(kwargs.get("space", "resnet"), target.ops)  # a bad space fails before the teacher trains
     get_score(kwargs.get("score", "diswot"))
-    data = _prepare_data(None, None, dataset, None, 0.2, seed)
-    teacher, _ = _prepare_teacher(None, data, seed, progress)
+    data = prepare_data(None, None, dataset, None, 0.2, seed)
+    teacher, _ = prepare_teacher(None, data, seed, progress)
     return search(teacher, data.train, target, seed=seed, progress=progress, **kwargs)

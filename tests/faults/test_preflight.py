@@ -42,12 +42,14 @@ def _fast_build(out, **kw):
 @pytest.fixture()
 def no_training(monkeypatch):
     """Fail the test if any training starts: the check must come first."""
-    import edgekd.pipeline as pipeline
+    import edgekd.stages.distill as distill_stage
+    import edgekd.stages.teacher as teacher_stage
 
     def trained(*a, **k):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(pipeline, "fit", trained)
+    monkeypatch.setattr(distill_stage, "fit", trained)
+    monkeypatch.setattr(teacher_stage, "fit", trained)
 
 
 @pytest.mark.parametrize("name,value", BAD_SETTINGS, ids=[f"{n}={v!r}"[:40] for n, v in BAD_SETTINGS])

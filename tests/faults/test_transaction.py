@@ -25,6 +25,15 @@ TARGET = "x86-cpu-onnxruntime"
 FAST = dict(target=TARGET, student={"name": "resnet", "depths": (1, 1), "widths": (4, 8)}, epochs=1, search=False,
             progress=False, latency_runs=2)
 HERE = Path(__file__).resolve().parent
+# where each step of a build lives, by the name tests inject a failure into
+STAGE_MODULE = {"fit": "edgekd.stages.distill", "compile_model": "edgekd.stages.deliver",
+                "validate": "edgekd.stages.deliver", "write_target_reports": "edgekd.stages.deliver"}
+
+
+def _inject(monkeypatch, stage: str, replacement) -> None:
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(STAGE_MODULE[stage]), stage, replacement)
 
 
 def _build(out, **kw):
@@ -61,14 +70,12 @@ def test_build_leaves_no_state_file_after_success(built):
     assert (built / TARGET / "report.json").exists()
 
 
-@pytest.mark.parametrize("stage", ["validate", "write_reports"])
+@pytest.mark.parametrize("stage", ["validate", "write_target_reports"])
 def test_failed_rebuild_leaves_no_report_and_says_failed(built, monkeypatch, stage):
-    import edgekd.pipeline as pipeline
-
     def boom(*a, **k):
         raise RuntimeError(f"injected failure in {stage}")
 
-    monkeypatch.setattr(pipeline, stage, boom)
+    _inject(monkeypatch, stage, boom)
     with pytest.raises(RuntimeError):
         _build(built)
     assert _reports(built) == []  # nothing left that could claim the old gate result for this build
@@ -77,14 +84,12 @@ def test_failed_rebuild_leaves_no_report_and_says_failed(built, monkeypatch, sta
 
 @pytest.mark.parametrize("stage", ["fit", "compile_model"])
 def test_rebuild_failing_before_replacing_the_artifact_keeps_the_old_build(built, monkeypatch, stage):
-    import edgekd.pipeline as pipeline
-
     before = {p: p.read_bytes() for p in built.rglob("*") if p.is_file()}
 
     def boom(*a, **k):
         raise RuntimeError(f"injected failure in {stage}")
 
-    monkeypatch.setattr(pipeline, stage, boom)
+    _inject(monkeypatch, stage, boom)
     with pytest.raises(RuntimeError):
         _build(built)
     after = {p: p.read_bytes() for p in built.rglob("*") if p.is_file() and "_work" not in p.parts}
@@ -101,12 +106,10 @@ def test_build_failing_on_bad_input_in_a_new_folder_leaves_nothing(tmp_path):
 
 
 def test_interrupted_rebuild_says_failed(built, monkeypatch):
-    import edgekd.pipeline as pipeline
-
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "validate", interrupt)
+    _inject(monkeypatch, "validate", interrupt)
     with pytest.raises(KeyboardInterrupt):
         _build(built)
     assert _reports(built) == [] and _state(built)["state"] == "failed"
@@ -177,14 +180,15 @@ def _kill_script(out: Path, stage: str) -> str:
     return textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(HERE)!r}); sys.path.insert(0, {str(HERE.parents[1])!r})
-        import edgekd, edgekd.pipeline as pipeline
+        import importlib, edgekd
         from conftest import tiny_data, tiny_model
-        real = getattr(pipeline, {stage!r})
+        module = importlib.import_module({STAGE_MODULE[stage]!r})
+        real = getattr(module, {stage!r})
         def die(*a, **k):
-            if {stage!r} == "write_reports":
+            if {stage!r} == "write_target_reports":
                 real(*a, **k)  # the reports are written, then the kill comes before the build finishes
             os.kill(os.getpid(), signal.SIGKILL)
-        setattr(pipeline, {stage!r}, die)
+        setattr(module, {stage!r}, die)
         x, y = tiny_data(96)
         edgekd.build(tiny_model(), train=(x, y), out_dir={str(out)!r}, **{FAST!r})
         """)
@@ -203,8 +207,6 @@ def test_killed_rebuild_leaves_no_report_claiming_success(built, stage):
 
 @pytest.mark.slow
 def test_failed_build_all_rebuild_leaves_no_passed_report_beside_error_manifest(tmp_path, monkeypatch):
-    import edgekd.pipeline as pipeline
-
     x, y = tiny_data(96)
     kw = dict(targets=[TARGET], student=FAST["student"], epochs=1, search=False, progress=False, latency_runs=2)
     out = tmp_path / "out"
@@ -214,7 +216,7 @@ def test_failed_build_all_rebuild_leaves_no_passed_report_beside_error_manifest(
     def boom(*a, **k):
         raise RuntimeError("injected distillation failure")
 
-    monkeypatch.setattr(pipeline, "fit", boom)
+    _inject(monkeypatch, "fit", boom)
     result = edgekd.build_all(tiny_model(), train=(x, y), out_dir=out, **kw)
     assert result[TARGET].status == "error"
     manifest = json.loads((out / "manifest.json").read_text())

@@ -48,7 +48,7 @@ def test_every_buildable_target_compiles_a_qat_student(digits, tmp_path):
     import torch
 
     from edgekd.backends.base import get_backend
-    from edgekd.matrix import capability
+    from edgekd.capability import capability
     from edgekd.targets import list_targets
 
     train, val, spec = digits

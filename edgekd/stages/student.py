@@ -1,0 +1,132 @@
+"""Stage 3, the student: the user's, the default, or one searched per numeric format; and who shares what.
+
+Targets that share a numeric format (``target.format.key``) share one student search, under the
+tightest latency budget among them and only the operators all of them run. Groups whose
+distillations would be identical (same student; same format when the distillation is
+quantization-aware) share one distillation.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgekd.baseline import TeacherArtifact, compile_teacher
+from edgekd.capability import capability
+from edgekd.errors import DataError
+from edgekd.models import DEFAULT_STUDENT, create_student
+from edgekd.report.schema import Status
+from edgekd.search.build import search_student
+from edgekd.stages.context import BuildContext, Data
+from edgekd.stages.results import TargetResult
+from edgekd.targets import Target
+
+log = logging.getLogger(__name__)
+
+
+def prepare_student(student, data: Data, teacher: nn.Module | None = None, target: Target | None = None, *,
+                    search: bool = True, seed: int = 0, out_dir=None, progress: bool = False,
+                    baseline: TeacherArtifact | None = None) -> nn.Module:
+    """An untrained student: searched for ``target`` when none is given and ``search``, else the given one."""
+    shape, classes = data.train.input_shape, data.num_classes
+    if student is None and search and teacher is not None and target is not None:
+        return search_student(teacher, data.train, target, seed=seed, out_dir=out_dir, progress=progress,
+                              teacher_latency=baseline.record if baseline is not None else None)
+    if student is None:
+        student = dict(DEFAULT_STUDENT)
+    if isinstance(student, str):
+        student = {"name": student}
+    if isinstance(student, dict):
+        kwargs = dict(student)
+        return create_student(kwargs.pop("name"), shape, classes, **kwargs)
+    if isinstance(student, nn.Module):
+        student = copy.deepcopy(student)
+        student.edgekd_arch = getattr(student, "edgekd_arch", {"name": type(student).__name__})
+        return student
+    raise DataError(f"student must be an nn.Module, a registry name or a dict, got {type(student).__name__}")
+
+
+def share_groups(targets: list[Target]) -> dict[str, list[Target]]:
+    """Targets grouped by numeric format: one search per group, in first-seen order."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.format.key, []).append(t)
+    return groups
+
+
+def search_target(members: list[Target]) -> Target:
+    """The target one shared search runs for: the tightest budget, and only operators every member runs."""
+    tight = min(members, key=lambda t: t.latency.budget_ms if t.latency.budget_ms is not None else float("inf"))
+    ops = tuple(o for o in tight.ops if all(o in t.ops for t in members))
+    return tight.model_copy(update={"ops": ops}) if ops and ops != tight.ops else tight
+
+
+@dataclass
+class Plan:
+    """One numeric format's targets and the (searched or given) untrained student they will share."""
+
+    key: str
+    members: list
+    guide: Target
+    model: nn.Module
+
+
+def plan_group(key: str, members: list[Target], ctx: BuildContext) -> Plan | tuple[list[TargetResult], dict]:
+    """The student for one numeric format (searched under its targets' constraints), or its final results.
+
+    Each buildable member's teacher is compiled first: the search must beat it.
+    """
+    names = [t.name for t in members]
+    info = {"targets": names, "formats": [key]}
+    caps = [capability(t) for t in members]
+    if not any(c.build for c in caps):  # nothing to compile: neither search nor distill for nothing
+        info["skipped"] = "no target of this format can be built here"
+        return [TargetResult(c.target, Status.NOT_BUILT, f"not built here: {c.build_reason}") for c in caps], info
+    guide = search_target([t for t, c in zip(members, caps) if c.build])
+    o = ctx.options
+    for t, c in zip(members, caps):
+        if c.build:
+            ctx.baselines[t.name] = compile_teacher(ctx.teacher, t, ctx.data, ctx.out_dir, calib_size=o.calib_size,
+                                                    latency_runs=o.latency_runs)
+    try:
+        torch.manual_seed(o.seed)  # the student's initial weights depend on the seed alone
+        work = members[0].name if len(members) == 1 else key
+        model = prepare_student(o.student, ctx.data, ctx.teacher, guide, search=o.search, seed=o.seed,
+                                out_dir=ctx.out_dir / "_search" / work, progress=o.progress,
+                                baseline=ctx.baselines.get(guide.name))
+    except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
+        if ctx.raise_errors:
+            raise
+        log.error("student search for %s failed: %s", ", ".join(names), exc)
+        info["error"] = str(exc)
+        return [TargetResult(n, Status.ERROR, f"student search failed: {exc}", error=exc) for n in names], info
+    return Plan(key, members, guide, model)
+
+
+def distill_key(arch, fmt, qat: bool) -> str:
+    """Two targets get the same distillation iff this matches: same student, and same format when QAT."""
+    numeric = fmt.key if qat and fmt.trains_aware else "fp32"
+    return f"{numeric}|{json.dumps(arch, sort_keys=True, default=list)}"
+
+
+def distill_groups(plans: list[Plan], qat: bool) -> dict[str, list[Plan]]:
+    """Format groups merged where their distillations would be identical (no QAT, same student)."""
+    by_key: dict[str, list[Plan]] = {}
+    for plan in plans:
+        arch = getattr(plan.model, "edgekd_arch", type(plan.model).__name__)
+        by_key.setdefault(distill_key(arch, plan.guide.format, qat), []).append(plan)
+    labelled = {}
+    for key, group in by_key.items():
+        names = [t.name for p in group for t in p.members]
+        numeric = key.split("|", 1)[0]
+        label = names[0] if len(names) == 1 else numeric if len(group) == 1 else ""
+        if not label or label in labelled:
+            label = f"{numeric}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        labelled[label] = group
+    return labelled

@@ -1,0 +1,81 @@
+"""Stage 2, prepare the teacher: the user's, or edgekd's default trained once per dataset and cached."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from edgekd.chance import chance_warnings
+from edgekd.distill.losses import CE
+from edgekd.distill.trainer import TrainConfig, evaluate, fit, predict
+from edgekd.errors import DataError
+from edgekd.models import default_teacher
+from edgekd.models.teacher import load_cached_teacher, save_cached_teacher, teacher_cache_path
+from edgekd.stages.context import Data
+from edgekd.stages.data import data_digest
+from edgekd.validate.metrics import per_class_accuracy
+
+log = logging.getLogger(__name__)
+
+TEACHER_RECIPE = {"epochs": 12, "batch_size": 128, "lr": 3e-3, "augment": True}
+
+
+def prepare_teacher(teacher: nn.Module | None, data: Data, seed: int, progress: bool) -> tuple[nn.Module, dict]:
+    """(the teacher in eval mode, its record for the report); checks it fits the data before any training."""
+    if teacher is None:
+        teacher, info = _default_teacher(data, seed, progress)
+    else:
+        info = {"arch": type(teacher).__name__, "source": "user", "trained_now": False}
+    check_teacher_fits(teacher, data)
+    info["params"] = sum(p.numel() for p in teacher.parameters())
+    accuracy = info["val_accuracy"] if "val_accuracy" in info else evaluate(teacher.eval(), data.val)
+    for warning in chance_warnings({"dataset": {"classes": list(data.spec.labels), "train": len(data.train)},
+                                    "teacher": {"accuracy": accuracy, "recipe": info.get("recipe")}}):
+        log.warning("%s", warning["message"])  # once per build; each report records it too
+    return teacher.eval(), info
+
+
+def _default_teacher(data: Data, seed: int, progress: bool) -> tuple[nn.Module, dict]:
+    teacher = default_teacher(data.train.input_shape, data.num_classes)
+    # an image folder is keyed by its content: two folders of the same name are different data
+    key = f"{data.name}-{data_digest(data.train)}" if data.name.startswith("folder:") else data.name
+    recipe = {**TEACHER_RECIPE, "dataset": key, "train_size": len(data.train)}
+    path = teacher_cache_path(key, type(teacher).__name__, seed, recipe)
+    meta = load_cached_teacher(teacher, path)
+    trained_now = meta is None
+    if trained_now:
+        config = TrainConfig(epochs=TEACHER_RECIPE["epochs"], batch_size=TEACHER_RECIPE["batch_size"],
+                             lr=TEACHER_RECIPE["lr"], seed=seed, augment=TEACHER_RECIPE["augment"], progress=progress)
+        # minutes on a busy CPU: say so before it starts
+        log.info("training the teacher (%s) for %d epochs on %d %s images; cached for later builds",
+                 type(teacher).__name__, config.epochs, len(data.train), data.name)
+        fit(teacher, data.train, None, CE(), None, config, desc="teacher")
+        meta = {"val_accuracy": evaluate(teacher, data.val), "recipe": recipe}
+        save_cached_teacher(teacher, path, meta)
+    info = {"arch": type(teacher).__name__, "source": "edgekd default, " + ("trained now" if trained_now else "cached"),
+            "trained_now": trained_now, "cache": str(path), **meta}
+    return teacher, info
+
+
+def check_teacher_fits(teacher: nn.Module, data: Data) -> None:
+    """Fail before any training when the teacher cannot consume the data or has the wrong classes."""
+    probe = data.train.x[:2]
+    try:
+        with torch.no_grad():
+            out = teacher.eval()(probe)
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises, the cause is the shape
+        raise DataError(f"the teacher cannot run on the data's inputs of shape {tuple(probe.shape[1:])} "
+                        f"(C, H, W): {type(exc).__name__}: {exc}") from exc
+    if out.ndim != 2:
+        raise DataError(f"the teacher must return logits of shape (N, classes), got {tuple(out.shape)}")
+    if out.shape[1] != data.num_classes or out.shape[1] != data.spec.num_classes:
+        raise DataError(f"the teacher outputs {out.shape[1]} classes but the labels have {data.num_classes} "
+                        f"(largest label {data.num_classes - 1}) and the spec {data.spec.num_classes}")
+
+
+def teacher_view(teacher: nn.Module, data: Data) -> dict:
+    """The teacher's logits and per-class accuracy on the validation data, computed once per build."""
+    logits = predict(teacher, data.val.x).numpy()
+    return {"logits": logits, "per_class_accuracy": per_class_accuracy(logits, data.val.y.numpy(), logits.shape[1])}
