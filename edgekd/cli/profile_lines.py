@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
+from edgekd.backends.base import Artifact
 from edgekd.hw.features import arch_key
+from edgekd.hw.fit import fit_profile
 from edgekd.hw.model import latency_model, profile_path
+from edgekd.hw.profiler import profile
+from edgekd.targets import load_target
 
 
-def profile_command(target: str, *, fit: bool = False, artifact: Path | None = None, networks: int = 40,
+def profile_lines(target: str, *, fit: bool = False, artifact: Path | None = None, networks: int = 40,
                     time_limit_s: float = 540.0) -> list[str]:
     """Lines describing the target's latency model (after refitting it when ``fit``) and the artifact's timing."""
-    from edgekd.targets import load_target
-
     tgt = load_target(target)
     lines = []
     if fit:
@@ -39,18 +42,11 @@ def profile_command(target: str, *, fit: bool = False, artifact: Path | None = N
 
 
 def _fit(tgt, networks: int, time_limit_s: float) -> Path:
-    from edgekd.hw.fit import fit_profile
-
     return fit_profile(tgt, networks_per_space=networks, time_limit_s=time_limit_s, progress=True,
                        out=profile_path(tgt.name, for_writing=True))
 
 
 def _time_artifact(tgt, path: Path, model) -> list[str]:
-    import json
-
-    from edgekd.backends.base import Artifact
-    from edgekd.hw.profiler import profile
-
     art = Artifact.read(path)
     result = profile(art, threads=tgt.latency.threads, runtime=art.backend if art.backend in
                      ("onnxruntime", "openvino", "executorch") else None)
