@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 
 from edgekd.backends.base import _TABLE, get_backend
+from edgekd.hw.model import report_prediction
+from edgekd.report.record import LatencyRecord, Report
+from edgekd.report.schema import Prediction, within_budget
 from edgekd.targets import Target
 
 
@@ -58,48 +61,51 @@ def capability(target: Target) -> Capability:
 _ALIASES = {"x86_64": "amd64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "arm64"}
 
 
-def latency_record(report: dict, cap: Capability, target: Target) -> dict:
-    """Latency with its kind (measured here on the device, predicted, or none) and whether it fits the budget."""
-    record = _latency(report, cap, target)
+def latency_record(report: Report | dict, cap: Capability, target: Target) -> dict:
+    """:func:`latency_section` as report.json's ``run.latency`` dict."""
+    return latency_section(report, cap, target).to_dict()
+
+
+def latency_section(report: Report | dict, cap: Capability, target: Target) -> LatencyRecord:
+    """Latency with its kind (measured here on the device, predicted, or none) and whether it fits the budget.
+
+    Reads ``report`` (its measured latency, its prediction, the compiler's estimate); changes nothing.
+    """
+    record = _latency(Report.from_dict(report), cap, target)
     budget = target.latency.budget_ms
     record["budget_ms"] = budget
     # judged on a measurement or a prediction (record["kind"] says which); None: no figure to judge
-    record["within_budget"] = None if budget is None or record.get("ms") is None else record["ms"] <= budget
-    return record
+    record["within_budget"] = within_budget(record.get("ms"), budget)
+    return LatencyRecord.from_dict(record)
 
 
-def _latency(report: dict, cap: Capability, target: Target) -> dict:
-    art = report["artifact"]
-    measured = art.get("latency_ms") if cap.latency_here else None
-    pred = _prediction(report, target)
-    model = pred.get("latency_model") or {}
+def _latency(report: Report, cap: Capability, target: Target) -> dict:
+    art = report.artifact
+    measured = art.latency_ms if cap.latency_here else None
+    pred = prediction(report, target)
+    model = pred.latency_model or {}
     if measured:
         return {"kind": "measured", "ms": measured["p50"], "p90_ms": measured["p90"],
                 "how": f"measured here in {measured['runtime']}, batch 1",
-                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
-    compiler = (art.get("details") or {}).get("predicted_latency_ms") or {}
+                "predicted_ms": pred.latency_predicted_ms, "model": model}
+    compiler = art.details.get("predicted_latency_ms") or {}
     if compiler.get("ms") is not None and compiler["ms"] == compiler["ms"]:  # the compiler's estimate of this artifact
         return {"kind": "predicted", "ms": float(compiler["ms"]), "note": cap.latency_reason,
                 "how": f"predicted: {compiler.get('source', 'compiler estimate')} of this artifact",
-                "predicted_ms": pred.get("latency_predicted_ms"), "model": model}
-    if pred.get("latency_predicted_ms") is not None:
-        return {"kind": "predicted", "ms": float(pred["latency_predicted_ms"]), "note": cap.latency_reason,
+                "predicted_ms": pred.latency_predicted_ms, "model": model}
+    if pred.latency_predicted_ms is not None:
+        return {"kind": "predicted", "ms": float(pred.latency_predicted_ms), "note": cap.latency_reason,
                 "how": f"predicted by the {model.get('kind')} latency model of {target.name}", "model": model}
     why = model.get("reason") or "; ".join(model.get("warnings") or []) or f"no latency model for {target.name}"
     return {"kind": "none", "ms": None, "note": cap.latency_reason or "not measured", "how": why, "model": model,
-            **({"flops_proxy_mmac": pred["flops_proxy_mmac"]} if "flops_proxy_mmac" in pred else {})}
+            **({"flops_proxy_mmac": pred.flops_proxy_mmac} if pred.flops_proxy_mmac is not None else {})}
 
 
-def _prediction(report: dict, target: Target) -> dict:
-    """The target's latency model applied to the student (edgekd.hw), as the build report holds it."""
-    art = report["artifact"]
-    if "latency_model" not in art:  # a not-run report: predict now
-        try:
-            from edgekd.hw.model import report_prediction
-        except ImportError as exc:
-            return {"latency_model": {"reason": f"no latency models in this edgekd ({exc})"}}
-        art.update(report_prediction(report, target))
-    return {k: art[k] for k in ("latency_predicted_ms", "latency_model", "flops_proxy_mmac") if k in art}
+def prediction(report: Report, target: Target) -> Prediction:
+    """The report's prediction of the student's latency; computed (not stored) when the report has none."""
+    if report.artifact.prediction is not None:
+        return report.artifact.prediction
+    return Prediction.from_dict(report_prediction(report, target))
 
 
 _PREFIX = re.compile(r"^\s*(?:[\w.-]+(?: \w+)?: )?not (?:run|built) here:\s*", re.IGNORECASE)

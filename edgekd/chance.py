@@ -35,23 +35,21 @@ def near_chance(accuracy: float | None, classes: int) -> bool:
     return accuracy is not None and classes > 1 and accuracy <= threshold(classes) + 1e-12
 
 
-def chance_warnings(report: dict) -> list[dict]:
+def near_chance_warnings(classes: int, train: int, accuracies: dict, epochs: dict) -> list[dict]:
     """One ``{"kind": "near_chance", "model", "accuracy", "chance", "threshold", "causes", "message"}``
-    per model (teacher, fp32 student) of ``report`` at or below :func:`threshold`."""
-    classes = len(report.get("dataset", {}).get("classes") or []) or _classes(report)
-    train = report.get("dataset", {}).get("train") or 0
+    per model of ``accuracies`` (``{"teacher": ..., "student": ...}``) at or below :func:`threshold`;
+    ``epochs`` gives each model's training epochs where known, ``train`` the training images."""
     out = []
     for model in ("teacher", "student"):
-        acc = (report.get(model) or {}).get("accuracy")
+        acc = accuracies.get(model)
         if not near_chance(acc, classes):
             continue
-        epochs = _epochs(report, model)
         causes = []
         if classes and train / classes < MIN_PER_CLASS:
             causes.append(("too_little_data", {"per_class": train / classes}))
-        if epochs is not None and epochs < MIN_EPOCHS:
-            causes.append(("too_few_epochs", {"epochs": epochs}))
-        if model == "student" and near_chance((report.get("teacher") or {}).get("accuracy"), classes):
+        if epochs.get(model) is not None and epochs[model] < MIN_EPOCHS:
+            causes.append(("too_few_epochs", {"epochs": epochs[model]}))
+        if model == "student" and near_chance(accuracies.get("teacher"), classes):
             causes.append(("teacher_near_chance", {}))
         causes.append(("preprocessing", {}))
         texts = [CAUSES[code].format(**values) for code, values in causes]
@@ -62,14 +60,29 @@ def chance_warnings(report: dict) -> list[dict]:
     return out
 
 
+def chance_warnings(report: dict) -> list[dict]:
+    """:func:`near_chance_warnings` of a report.json-shaped dict (only the keys it reads need be there)."""
+    classes = len(report.get("dataset", {}).get("classes") or []) or _classes(report)
+    accuracies = {model: (report.get(model) or {}).get("accuracy") for model in ("teacher", "student")}
+    epochs = {model: _epochs(report, model) for model in ("teacher", "student")}
+    return near_chance_warnings(classes, report.get("dataset", {}).get("train") or 0, accuracies, epochs)
+
+
+def log_chance_warnings(target: str, warnings: list[dict], models=("student",)) -> None:
+    """Log the warnings of ``models`` (the teacher's is logged once per build, where it is prepared)."""
+    for w in warnings:
+        if w["model"] in models:
+            log.warning("%s: %s", target, w["message"])
+
+
 def add_chance_warnings(report: dict, log_models=("student",)) -> list[dict]:
-    """Put :func:`chance_warnings` into ``report["warnings"]`` (replacing earlier ones of this kind)
+    """Deprecated (it changes ``report``): the report builder records them; call :func:`log_chance_warnings`.
+
+    Put :func:`chance_warnings` into ``report["warnings"]`` (replacing earlier ones of this kind)
     and log those of ``log_models`` (the teacher's is logged once per build, where it is prepared)."""
     found = chance_warnings(report)
     report["warnings"] = [w for w in report.get("warnings") or [] if w.get("kind") != "near_chance"] + found
-    for w in found:
-        if w["model"] in log_models:
-            log.warning("%s: %s", (report.get("target") or {}).get("name", "build"), w["message"])
+    log_chance_warnings((report.get("target") or {}).get("name", "build"), found, log_models)
     return found
 
 

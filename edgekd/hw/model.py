@@ -23,6 +23,7 @@ from edgekd.hw.features import FEATURES, Block, blocks_of
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.models import list_students
 from edgekd.report.environment import cpu_model
+from edgekd.report.record import Report
 from edgekd.targets import load_target, search_dirs
 
 __all__ = ["LatencyModel", "ProfileLatencyModel", "FlopsLatencyModel", "VelaLatencyModel", "latency_model",
@@ -247,15 +248,18 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
             **({"flops_proxy_mmac": value} if model.kind == "flops" else {})}
 
 
-def report_prediction(report: dict, target) -> dict:
-    """Keys to add to a build report's ``artifact`` section: predicted latency, model kind and source."""
-    arch = report.get("student", {}).get("arch")
+def report_prediction(report: Report | dict, target) -> dict:
+    """Keys for a build report's ``artifact`` section: predicted latency, model kind and source.
+
+    Reads the report's student architecture, dataset shape and measured p50; changes nothing.
+    """
+    rep = Report.from_dict(report)
+    arch = rep.student.arch
     if not isinstance(arch, dict) or arch.get("name") not in list_students():
         return {"latency_predicted_ms": None,
                 "latency_model": {"kind": None, "reason": "the student is not a registry architecture"}}
-    try:
-        measured = (report["artifact"].get("latency_ms") or {}).get("p50")
-        shape, classes = tuple(report["dataset"]["input_shape"]), len(report["dataset"]["classes"])
-    except (KeyError, TypeError) as exc:
-        return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"incomplete report: {exc}"}}
-    return predict_for_report(target, arch, shape, classes, measured)
+    if not rep.dataset.input_shape or not rep.dataset.classes:
+        return {"latency_predicted_ms": None,
+                "latency_model": {"kind": None, "reason": "incomplete report: no dataset input shape or classes"}}
+    measured = (rep.artifact.latency_ms or {}).get("p50")
+    return predict_for_report(target, arch, tuple(rep.dataset.input_shape), len(rep.dataset.classes), measured)

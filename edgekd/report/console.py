@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekd.report import explain
+from edgekd.report.record import Report, VersusSection
+from edgekd.report.schema import Status
 
 MATRIX_COLUMNS = ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
                   "latency ms", "teacher artifact ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "ships")
@@ -21,25 +23,26 @@ def matrix_rows(matrix) -> list[tuple[str, ...]]:
     """One row per target, in ``MATRIX_COLUMNS`` order, rounded for people; the compiled teacher is the row to beat."""
     rows = []
     for r in matrix.results:
-        rep = r.report or {}
-        art = rep.get("artifact", {})
-        lat = (rep.get("run") or {}).get("latency") or {}
-        tart, versus = rep.get("teacher_artifact") or {}, rep.get("versus_teacher") or {}
-        latency = f"{lat['ms']:.3g} ({lat['kind']})" if lat.get("ms") is not None else "—"
-        t_ms = tart.get("latency_p50_ms")
-        teacher_lat = f"{t_ms:.3g} ({tart['latency_kind']})" if t_ms is not None else \
-            (tart.get("status") or "—")
-        ref = art.get("reference_check") if art.get("accuracy") is None else None  # device absent
-        shown = ref or art
-        rows.append((r.target, rep.get("target", {}).get("backend", "—"), r.status,
-                     explain.pct(shown.get("accuracy")) + (f" {art['precision']}" if art.get("precision") else "")
+        rep = Report.from_dict(r.report)
+        art, lat, tart = rep.artifact, rep.latency, rep.teacher_artifact
+        versus = rep.versus_teacher or VersusSection()
+        latency = f"{lat.ms:.3g} ({lat.kind})" if lat is not None and lat.ms is not None else "—"
+        if tart is not None and tart.latency_p50_ms is not None:
+            teacher_lat = f"{tart.latency_p50_ms:.3g} ({tart.latency_kind})"
+        else:
+            teacher_lat = (tart.status if tart is not None else None) or "—"
+        ref = art.reference_check if art.accuracy is None else None  # device absent
+        accuracy, agreement = (ref.get("accuracy"), ref.get("agreement_teacher")) if ref else \
+            (art.accuracy, art.agreement_teacher)
+        rows.append((r.target, rep.target.backend or "—", str(r.status),
+                     explain.pct(accuracy) + (f" {art.precision}" if art.precision else "")
                      + (" (reference run)" if ref else ""),
-                     explain.pct(rep.get("student", {}).get("accuracy")), explain.pct(rep.get("teacher", {}).get("accuracy")),
-                     explain.pct(shown.get("agreement_teacher")), latency, teacher_lat,
-                     explain.ratio(versus.get("speedup_vs_compiled_teacher")),
-                     explain.ratio(versus.get("speedup_vs_teacher_torch_eager")),
-                     f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—",
-                     (rep.get("ship") or {}).get("choice", "—")))
+                     explain.pct(rep.student.accuracy), explain.pct(rep.teacher.accuracy),
+                     explain.pct(agreement), latency, teacher_lat,
+                     explain.ratio(versus.speedup_vs_compiled_teacher),
+                     explain.ratio(versus.speedup_vs_teacher_torch_eager),
+                     f"{art.size_bytes / 1024:.1f}" if art.size_bytes else "—",
+                     rep.ship.choice if rep.ship is not None else "—"))
     return rows
 
 
@@ -48,7 +51,7 @@ def matrix_table(matrix) -> Table:
     table = Table(title=f"edgekd build summary ({matrix.seconds:.0f} s)")
     for col in MATRIX_COLUMNS:
         table.add_column(col, justify="left" if col in ("target", "backend", "status", "ships") else "right")
-    colours = {"passed": "green", "not run here": "yellow", "not built here": "dim"}
+    colours = {Status.PASSED.value: "green", Status.NOT_RUN.value: "yellow", Status.NOT_BUILT.value: "dim"}
     for row in matrix_rows(matrix):
         table.add_row(*[escape(c) for c in row[:2]], f"[{colours.get(row[2], 'red')}]{escape(row[2])}",
                       *[escape(c) for c in row[3:]])

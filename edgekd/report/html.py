@@ -6,11 +6,14 @@ run here shows the reason and is never shown as passed.
 
 from __future__ import annotations
 
+import json
 from html import escape
 from pathlib import Path
 
 from edgekd._io import write_text
 from edgekd.report import explain, plots, versus
+from edgekd.report.record import Report, SearchSection
+from edgekd.report.schema import ArtifactSection, Status
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1180px;
@@ -47,18 +50,19 @@ def _fmt_pct(x) -> str:
     return "—" if x is None else f"{x * 100:.2f}%"
 
 
-def _badge(status: str) -> str:
+def _badge(status: Status | str) -> str:
+    status = str(status)
     return f"<span class='badge {status.replace(' ', '-')}'>{escape(status)}</span>"
 
 
 def _header(matrix, manifest: dict) -> str:
-    counts = {s: len(matrix.by_status(s)) for s in ("passed", "failed", "not run here", "not built here", "error")}
+    counts = {s: len(matrix.by_status(s)) for s in Status}
     verdict = "every target built; every target validated here passed its gate" if matrix.ok else \
         "NOT OK: some target failed its gate, failed to build, or could not be built here"
     inputs = manifest.get("inputs", {})
     teacher = inputs.get("teacher", {})
-    first = next((r.report for r in matrix.results if r.report), None)
-    teacher_acc = _fmt_pct(first["teacher"]["accuracy"]) if first else "—"
+    first = next((Report.from_dict(r.report) for r in matrix.results if r.report), None)
+    teacher_acc = _fmt_pct(first.teacher.accuracy) if first else "—"
     return (f"<h1>edgekd build report</h1><p class='muted'>{escape(str(manifest.get('created', '')))} · "
             f"<code>{escape(str(manifest.get('command', '')))}</code></p>"
             f"<p class='verdict'>{escape(verdict)}</p><p>" + " · ".join(
@@ -74,24 +78,26 @@ def _header(matrix, manifest: dict) -> str:
             "<i>error</i> — building or validating raised.</p>")
 
 
-def _latency_cell(report: dict | None) -> str:
-    lat = ((report or {}).get("run") or {}).get("latency") or {}
-    if lat.get("kind") in ("measured", "predicted") and lat.get("ms") is not None:
-        return f"{explain.ms(lat['ms'])} <span class='muted'>({lat['kind']})</span>"
-    if not report:
+def _latency_cell(report: Report | None) -> str:
+    lat = report.latency if report is not None else None
+    if lat is not None and lat.kind in ("measured", "predicted") and lat.ms is not None:
+        return f"{explain.ms(lat.ms)} <span class='muted'>({lat.kind})</span>"
+    if report is None:
         return "—"
     return "<span class='muted' title='not measured on the device'>none: not on the device</span>"
 
 
-def _budget_cell(report: dict | None) -> str:
-    lat = ((report or {}).get("run") or {}).get("latency") or {}
-    budget = lat.get("budget_ms", ((report or {}).get("artifact") or {}).get("latency_budget_ms"))
+def _budget_cell(report: Report | None) -> str:
+    if report is None:
+        return "—"
+    lat = report.latency
+    budget = lat.budget_ms if lat is not None and lat.budget_ms is not None else report.artifact.latency_budget_ms
     if budget is None:
         return "—"
-    within = lat.get("within_budget")
+    within = lat.within_budget if lat is not None else None
     if within is None:
         return f"{budget} <span class='muted'>(not checked)</span>"
-    basis = "predicted" if lat.get("kind") == "predicted" else "measured"
+    basis = "predicted" if lat.kind == "predicted" else "measured"
     return f"{budget} <span class='muted'>({'within' if within else 'OVER'}, {basis})</span>"
 
 
@@ -100,84 +106,78 @@ def _summary(matrix) -> str:
             "agree w/ teacher", "latency ms (b1 p50)", "budget ms", "size KiB", "gate / reason")
     rows = []
     for r in matrix.results:
-        rep = r.report or {}
-        art, tgt = rep.get("artifact", {}), rep.get("target", {})
-        gate = rep.get("gate") or {}
-        size = f"{art['size_bytes'] / 1024:.1f}" if art.get("size_bytes") else "—"
+        rep = Report.from_dict(r.report) if r.report else None
+        shown = rep or Report()
+        art, tgt = shown.artifact, shown.target
+        size = f"{art.size_bytes / 1024:.1f}" if art.size_bytes else "—"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in (
             f"<a href='#t-{escape(r.target)}'>{escape(r.target)}</a>",
-            escape(f"{tgt.get('backend', '—')} · {tgt.get('device', '—')}"),
-            escape(str(art.get("precision", "—"))),
-            _badge(r.status), _accuracy_cell(art), _fmt_pct(rep.get("student", {}).get("accuracy")),
-            _fmt_pct(rep.get("teacher", {}).get("accuracy")), _fmt_pct(art.get("agreement_teacher")),
-            _latency_cell(r.report), _budget_cell(r.report), size,
-            f"<div class='reason'>{escape(_gate_text(r, gate))}</div>")) + "</tr>")
+            escape(f"{tgt.backend or '—'} · {tgt.device or '—'}"),
+            escape(str(art.precision or "—")),
+            _badge(r.status), _accuracy_cell(art), _fmt_pct(shown.student.accuracy),
+            _fmt_pct(shown.teacher.accuracy), _fmt_pct(art.agreement_teacher),
+            _latency_cell(rep), _budget_cell(rep), size,
+            f"<div class='reason'>{escape(_gate_text(r, shown))}</div>")) + "</tr>")
     return ("<h2>Targets</h2><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
-def _gate_text(r, gate: dict) -> str:
-    if r.status == "passed":
-        drop = gate.get("accuracy_drop_points")
-        return f"passed: {drop:.2f} points below the teacher (allowed {gate.get('max_accuracy_drop')})"
-    return r.reason or r.status
+def _gate_text(r, report: Report) -> str:
+    if r.status == Status.PASSED:
+        return (f"passed: {report.gate.accuracy_drop_points:.2f} points below the teacher "
+                f"(allowed {report.gate.max_accuracy_drop})")
+    return r.reason or str(r.status)
 
 
 def _plot_data(matrix) -> dict:
     points, series, histories, searches = [], {}, {}, {}
     teacher_pc, labels, teacher_acc = [], [], None
     for r in matrix.results:
-        rep = r.report
-        if not rep:
+        if not r.report:
             continue
-        teacher_acc = rep["teacher"]["accuracy"]
-        teacher_pc = rep["teacher"].get("per_class_accuracy") or teacher_pc
-        labels = rep["dataset"].get("classes") or labels
+        rep = Report.from_dict(r.report)
+        teacher_acc = rep.teacher.accuracy
+        teacher_pc = rep.teacher.per_class_accuracy or teacher_pc
+        labels = rep.dataset.classes or labels
         key = (matrix.manifest.get("targets", {}).get(r.target) or {}).get("share_key") or r.target
-        lat = versus.student_latency(rep)
-        art = rep["artifact"]
-        tart = rep.get("teacher_artifact") or {}
-        if tart.get("accuracy") is not None and tart.get("latency_p50_ms") is not None:
-            points.append({"name": f"{r.target}: teacher artifact", "accuracy": tart["accuracy"], "teacher": True,
-                           "latency_ms": tart["latency_p50_ms"], "kind": tart.get("latency_kind")})
-        if art.get("accuracy") is not None:
-            series[f"{r.target} ({art['precision']})"] = art.get("per_class_accuracy") or []
-            points.append({"name": r.target, "accuracy": art["accuracy"], "latency_ms": lat.get("ms"),
-                           "kind": lat.get("kind")})
-        elif art.get("reference_check"):  # device absent: its int8 graph's accuracy in a reference runtime
-            points.append({"name": f"{r.target} (reference run)", "accuracy": art["reference_check"]["accuracy"],
-                           "latency_ms": lat.get("ms"), "kind": lat.get("kind")})
-        series.setdefault(f"fp32 student [{key}]", rep["student"].get("per_class_accuracy") or [])
-        histories.setdefault(key, rep["distillation"]["history"])
-        if rep.get("search"):
-            log = rep["search"].get("log")  # one search per format group, named by the target it ran for
-            points_of = search_points(rep["search"])
-            points_of["teacher_ms"] = (rep["search"].get("constraints") or {}).get("teacher_latency_ms")
+        lat, art, tart = versus.student_latency(rep), rep.artifact, rep.teacher_artifact
+        if tart is not None and tart.accuracy is not None and tart.latency_p50_ms is not None:
+            points.append({"name": f"{r.target}: teacher artifact", "accuracy": tart.accuracy, "teacher": True,
+                           "latency_ms": tart.latency_p50_ms, "kind": tart.latency_kind})
+        if art.accuracy is not None:
+            series[f"{r.target} ({art.precision})"] = art.per_class_accuracy or []
+            points.append({"name": r.target, "accuracy": art.accuracy, "latency_ms": lat.ms, "kind": lat.kind})
+        elif art.reference_check:  # device absent: its int8 graph's accuracy in a reference runtime
+            points.append({"name": f"{r.target} (reference run)", "accuracy": art.reference_check["accuracy"],
+                           "latency_ms": lat.ms, "kind": lat.kind})
+        series.setdefault(f"fp32 student [{key}]", rep.student.per_class_accuracy or [])
+        histories.setdefault(key, rep.distillation.history)
+        if rep.search is not None:
+            log = rep.search.log  # one search per format group, named by the target it ran for
+            points_of = search_points(rep.search)
+            points_of["teacher_ms"] = (rep.search.constraints or {}).get("teacher_latency_ms")
             searches.setdefault(Path(log).parent.name if log else key, points_of)
     return {"points": points, "series": series, "histories": histories, "searches": searches,
             "teacher_pc": teacher_pc, "labels": labels, "teacher_acc": teacher_acc}
 
 
-def search_points(summary: dict) -> dict:
+def search_points(summary: SearchSection | dict) -> dict:
     """The search's candidates (from its JSON Lines log) and the chosen student, for the cloud plot."""
-    import json
-
-    candidates = summary.get("candidates") or []
-    log_path = summary.get("log")
-    if not candidates and log_path and Path(log_path).exists():
-        for line in Path(log_path).read_text().splitlines():
+    summary = SearchSection.from_dict(summary)
+    candidates = list(summary.candidates or [])
+    if not candidates and summary.log and Path(summary.log).exists():
+        for line in Path(summary.log).read_text().splitlines():
             rec = json.loads(line) if line.strip() else {}
             if rec.get("score") is not None and rec.get("latency_ms") is not None:
                 candidates.append({"score": rec["score"], "latency_ms": rec["latency_ms"]})
-    chosen = summary.get("chosen") or {"score": summary.get("score"),
-                                       "predicted_latency_ms": summary.get("predicted_latency_ms")}
-    finalists = [{"score": f["score"], "latency_ms": f.get("predicted_latency_ms")}
-                 for f in summary.get("finalists") or []]
-    kind = summary.get("latency_kind")
+    chosen = summary.chosen or {"score": summary.score, "predicted_latency_ms": summary.predicted_latency_ms}
+    finalists = [{"score": f["score"], "latency_ms": f.get("predicted_latency_ms")} for f in summary.finalists or []]
+    kind = summary.latency_kind
     flops = kind == "flops"  # no latency model: the search ranked by MMACs, which a ms budget cannot be drawn on
+    budget = (summary.limits or {}).get("budget_ms", summary.budget_ms)
     return {"candidates": candidates, "chosen": chosen, "finalists": finalists,
-            "score_name": summary.get("score_name", "score"),
-            "budget_ms": None if flops else (summary.get("limits") or {}).get("budget_ms", summary.get("budget_ms")),
+            "score_name": summary.score_name or "score",
+            "budget_ms": None if flops else budget,
             "latency_label": "FLOPs proxy (MMAC, not ms: no latency model)" if flops else
             f"predicted latency (ms{', ' + kind if kind else ''})"}
 
@@ -219,42 +219,42 @@ def _plots(matrix) -> str:
 def _details(matrix) -> str:
     out = ["<h2>Per target</h2>"]
     for r in matrix.results:
-        rep = r.report
         out.append(f"<h3 id='t-{escape(r.target)}'>{escape(r.target)} {_badge(r.status)}</h3>")
         if r.reason:
             out.append(f"<p>{escape(r.reason)}</p>")
-        if not rep:
+        if not r.report:
             continue
-        art, lat = rep["artifact"], versus.student_latency(rep)
-        kept = art.get("details", {}).get("kept_float") or []
+        rep = Report.from_dict(r.report)
+        art, lat = rep.artifact, versus.student_latency(rep)
+        kept = art.details.get("kept_float") or []
         out.append("<ul>" + "".join(f"<li>{x}</li>" for x in (
-            f"Artifact <code>{escape(art['path'])}</code>, {escape(art['precision'])}, {art['size_bytes'] / 1024:.1f} "
-            f"KiB; numeric format <code>{escape(_fmt_format(rep['target']['format']))}</code>.",
+            f"Artifact <code>{escape(art.path)}</code>, {escape(art.precision)}, {art.size_bytes / 1024:.1f} "
+            f"KiB; numeric format <code>{escape(_fmt_format(rep.target.format))}</code>.",
             f"Latency: {escape(_latency_text(lat))}.",
             "Kept in float: " + (escape(", ".join(f"{k.get('layer')} ({k.get('reason')})" for k in kept)) or "none")
             + ".",
-            f"Agreement with the fp32 student: {_fmt_pct(art.get('agreement_student'))}; mean KL to the teacher "
-            f"{art['kl_teacher']:.4f}." if art.get("kl_teacher") is not None else _reference_text(art),
-            f"Calibration: {escape(versus.plain(art.get('details', {}).get('calibration') or 'none'))}.",
+            f"Agreement with the fp32 student: {_fmt_pct(art.agreement_student)}; mean KL to the teacher "
+            f"{art.kl_teacher:.4f}." if art.kl_teacher is not None else _reference_text(art),
+            f"Calibration: {escape(versus.plain(art.details.get('calibration') or 'none'))}.",
         )) + "</ul>")
-        ops = art.get("details", {}).get("runtime_ops") or art.get("details", {}).get("exported_ops")
+        ops = art.details.get("runtime_ops") or art.details.get("exported_ops")
         if ops:
             out.append(f"<details><summary>Operators</summary><code>{escape(versus.plain(ops))}</code></details>")
         out.append(versus.search_explanation(rep))
     return "\n".join(out)
 
 
-def _accuracy_cell(art: dict) -> str:
+def _accuracy_cell(art: ArtifactSection) -> str:
     """The artifact's top-1; where its device is absent, the reference run's, marked as such."""
-    check = art.get("reference_check") if art.get("accuracy") is None else None
+    check = art.reference_check if art.accuracy is None else None
     if not check:
-        return _fmt_pct(art.get("accuracy"))
+        return _fmt_pct(art.accuracy)
     return (f"{_fmt_pct(check['accuracy'])}<br><span class='muted' title='{escape(check['runtime'])}'>"
             "reference run, not the device</span>")
 
 
-def _reference_text(art: dict) -> str:
-    check = art.get("reference_check")
+def _reference_text(art: ArtifactSection) -> str:
+    check = art.reference_check
     if not check:
         return "Artifact not run here: no accuracy."
     gate = check.get("within_accuracy_gate")
@@ -270,12 +270,12 @@ def _fmt_format(fmt: dict) -> str:
             f"{'symmetric' if fmt['activation_symmetric'] else 'asymmetric'} activations")
 
 
-def _latency_text(lat: dict) -> str:
-    if lat.get("kind") == "measured":
-        return f"{explain.ms(lat['ms'])} p50 ({lat.get('how')})"
-    if lat.get("kind") == "predicted":
-        return f"{explain.ms(lat['ms'])} predicted ({lat.get('how')}); {lat.get('note', '')}"
-    return f"none — {lat.get('note') or 'not measured'} ({lat.get('how', '')})"
+def _latency_text(lat) -> str:
+    if lat.kind == "measured":
+        return f"{explain.ms(lat.ms)} p50 ({lat.how})"
+    if lat.kind == "predicted":
+        return f"{explain.ms(lat.ms)} predicted ({lat.how}); {lat.note or ''}"
+    return f"none — {lat.note or 'not measured'} ({lat.how or ''})"
 
 
 def _provenance(manifest: dict) -> str:

@@ -7,15 +7,21 @@ import hashlib
 import shlex
 import subprocess
 import sys
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from edgekd._io import write_json, write_text
+from edgekd.distill.trainer import predict
+from edgekd.report.builder import assemble, prediction_section, with_prediction
 from edgekd.report.environment import environment, versions
-from edgekd.report.writers import REPORT_SCHEMA, markdown
+from edgekd.report.record import Report
+from edgekd.report.schema import Status
+from edgekd.report.writers import markdown
+from edgekd.targets import NumericFormat, load_recipe
+from edgekd.validate import reference_check
+from edgekd.validate.metrics import accuracy, compare, per_class_accuracy
 
 MANIFEST_SCHEMA = "edgekd.manifest/1"
 MANIFEST_FILENAME = "manifest.json"
@@ -80,9 +86,11 @@ def build_manifest(matrix, *, data, teacher, teacher_info, loss, settings, share
     for r in matrix.results:
         entry = {"status": r.status, "reason": r.reason, "share_key": None}
         if r.report is not None:
-            entry["backend"] = r.report["target"]["backend"]
-            entry["target_file"] = r.report["target"].get("source")
-            entry["share_key"] = (r.report.get("run") or {}).get("shared_distillation") or _share_key(r.report)
+            rep = Report.from_dict(r.report)
+            entry["backend"] = rep.target.backend
+            entry["target_file"] = rep.target.source
+            label = rep.run.shared_distillation if rep.run is not None else None
+            entry["share_key"] = label or NumericFormat.model_validate(rep.target.format).key
         if r.artifact is not None:
             entry["folder"] = r.artifact.folder.name
             entry["artifact"] = Path(r.artifact.path).name
@@ -112,19 +120,11 @@ def build_manifest(matrix, *, data, teacher, teacher_info, loss, settings, share
     }
 
 
-def _share_key(report: dict) -> str:
-    from edgekd.targets import NumericFormat
-
-    return NumericFormat.model_validate(report["target"]["format"]).key
-
-
 def _calibration_seeds(matrix) -> dict:
     seeds = {}
     for r in matrix.results:
         calib = (r.artifact.details.get("calibration") or {}) if r.artifact is not None else {}
         if calib.get("recipe"):
-            from edgekd.targets import load_recipe
-
             seeds[calib["recipe"]] = load_recipe(calib["recipe"]).seed
     return seeds
 
@@ -135,55 +135,39 @@ def write_manifest(manifest: dict, out_dir: Path) -> Path:
 
 def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trained, loss, config, reason,
                    seconds) -> dict:
-    """report.json of a target built here but not run: teacher and fp32 student measured, artifact not."""
-    from edgekd.distill.trainer import predict
-    from edgekd.report.environment import environment as env
-    from edgekd.report.writers import target_and_dataset
-    from edgekd.validate.metrics import accuracy, compare, per_class_accuracy
+    """report.json of a target built here but not run: teacher and fp32 student measured, artifact not.
 
-    from edgekd.validate import reference_check
-
+    The artifact's figures come from a reference runtime where its backend has one; its latency from
+    the target's latency model. :func:`~edgekd.report.builder.assemble`'s not-run report.
+    """
     y = data.val.y.numpy()
     student_logits = predict(trained.model, data.val.x).numpy()
-    student = trained.model
     check = reference_check(artifact, data.val.x.numpy(), y, teacher_logits, student_logits,
                             target.gate.max_accuracy_drop)
-    return {
-        "schema": REPORT_SCHEMA,
-        **target_and_dataset(target, data),
-        "teacher": {**teacher_info, "accuracy": accuracy(teacher_logits, y),
-                    "per_class_accuracy": per_class_accuracy(teacher_logits, y, teacher_logits.shape[1])},
-        "student": {"arch": getattr(student, "edgekd_arch", None),
-                    "params": sum(p.numel() for p in student.parameters()),
-                    **compare(student_logits, y, teacher_logits, None)},
-        "artifact": {"path": Path(artifact.path).name, "backend": artifact.backend, "precision": artifact.precision,
-                     "size_bytes": artifact.size_bytes, "files": artifact.files, "sha256": artifact.sha256, "static_batch": artifact.static_batch,
-                     "details": artifact.details, "latency_budget_ms": target.latency.budget_ms,
-                     "within_budget": None, "validated": False,
-                     **({"reference_check": check} if check is not None else {})},
-        "distillation": {"loss": {"name": type(loss).__name__, **loss.config()}, "config": asdict(config),
-                         "history": trained.history, "resumed_from_epoch": trained.resumed_from_epoch},
-        "search": getattr(student, "edgekd_search", None),
-        "gate": {"passed": None, "status": "not run here", "reasons": [reason],
-                 "max_accuracy_drop": target.gate.max_accuracy_drop, "min_agreement": target.gate.min_agreement},
-        "seconds": seconds,
-        "environment": env(),
-    }
+    teacher_metrics = {"accuracy": accuracy(teacher_logits, y),
+                       "per_class_accuracy": per_class_accuracy(teacher_logits, y, teacher_logits.shape[1])}
+    report = assemble(target=target, data=data, teacher_info=teacher_info, teacher_metrics=teacher_metrics,
+                      student=trained.model, student_metrics=compare(student_logits, y, teacher_logits, None),
+                      artifact=artifact, not_run=reason, reference_check=check, loss=loss, config=config,
+                      history=trained.history, resumed_from_epoch=trained.resumed_from_epoch, seconds=seconds,
+                      search=getattr(trained.model, "edgekd_search", None))
+    return with_prediction(report, prediction_section(report, target)).to_dict()
 
 
-def write_target_reports(report: dict, folder: Path) -> None:
+def write_target_reports(report: Report | dict, folder: Path) -> None:
     """report.json and report.md of one target of a matrix build, including its run status."""
-    write_json(Path(folder) / "report.json", report)
-    run = report.get("run", {})
-    lat = run.get("latency", {})
-    if report["gate"]["passed"] is None:
-        text = (f"# edgekd build: {report['target']['name']}\n\n**{run.get('status', 'not run here').upper()}**: "
-                f"{'; '.join(report['gate']['reasons'])}.\n\nArtifact `{report['artifact']['path']}` "
-                f"({report['artifact']['precision']}, {report['artifact']['size_bytes'] / 1024:.1f} KiB) was built "
-                f"but not run; fp32 student top-1 {report['student']['accuracy'] * 100:.2f}% vs teacher "
-                f"{report['teacher']['accuracy'] * 100:.2f}% (torch).\n")
+    rep = Report.from_dict(report)
+    write_json(Path(folder) / "report.json", rep.to_dict())
+    lat = rep.latency
+    if rep.gate.passed is None:
+        status = rep.run.status if rep.run is not None and rep.run.status is not None else Status.NOT_RUN
+        text = (f"# edgekd build: {rep.target.name}\n\n**{str(status).upper()}**: "
+                f"{'; '.join(rep.gate.reasons)}.\n\nArtifact `{rep.artifact.path}` "
+                f"({rep.artifact.precision}, {rep.artifact.size_bytes / 1024:.1f} KiB) was built "
+                f"but not run; fp32 student top-1 {rep.student.accuracy * 100:.2f}% vs teacher "
+                f"{rep.teacher.accuracy * 100:.2f}% (torch).\n")
     else:
-        text = markdown(report)
-    if lat and lat.get("kind") != "measured":
-        text += f"\nLatency: {lat.get('note') or ''} ({lat.get('how')}).\n"
+        text = markdown(rep)
+    if lat is not None and lat.kind != "measured":
+        text += f"\nLatency: {lat.note or ''} ({lat.how}).\n"
     write_text(Path(folder) / "report.md", text)

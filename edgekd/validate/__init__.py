@@ -13,11 +13,13 @@ from edgekd.backends.base import Artifact, get_backend
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
 from edgekd.errors import NotRunHere
-from edgekd.validate.gates import GateVerdict, evaluate_gate
+from edgekd.report.builder import judged_check, not_run_measurements
+from edgekd.targets import load_target
+from edgekd.validate.gates import GateVerdict, evaluate_gate, gate_of
 from edgekd.validate.latency import runner_latency, torch_latency
 from edgekd.validate.metrics import accuracy, compare
 
-__all__ = ["EMULATED_VALIDATE_SAMPLES", "GateVerdict", "evaluate_gate", "reference_check", "validate"]
+__all__ = ["EMULATED_VALIDATE_SAMPLES", "GateVerdict", "evaluate_gate", "gate_of", "reference_check", "validate"]
 log = logging.getLogger(__name__)
 
 
@@ -92,10 +94,8 @@ def _capped(data, validate_samples: int | None, emulated: bool, artifact: Artifa
 
 
 def _with_gate(report: dict, artifact: Artifact, target, available: int) -> dict:
-    """Add ``samples_available`` and the target's gate verdict to a validation report."""
-    from edgekd.targets import load_target
-    from edgekd.validate.gates import GateVerdict
-
+    """Add ``samples_available`` and the target's gate verdict to a validation report (a not-run
+    artifact's reference check is judged against the target's accuracy gate)."""
     report["samples_available"] = available
     if target is None:
         try:
@@ -103,7 +103,11 @@ def _with_gate(report: dict, artifact: Artifact, target, available: int) -> dict
         except Exception:  # noqa: BLE001 - a renamed or absent target TOML: no gate, said by gate=None
             report["gate"] = None
             return report
-    report["gate"] = GateVerdict.from_validation(load_target(target), report).to_json()
+    target = load_target(target)
+    check = report["artifact"].get("reference_check")
+    if check is not None:
+        report["artifact"]["reference_check"] = judged_check(check, target.gate.max_accuracy_drop)
+    report["gate"] = GateVerdict.from_validation(target, report).to_json()
     return report
 
 
@@ -115,10 +119,7 @@ def _not_run(artifact: Artifact, teacher, data, student, reason: str) -> dict:
     report: dict = {"samples": len(y), "teacher": {"accuracy": accuracy(teacher_logits, y)}}
     if student_logits is not None:
         report["student"] = compare(student_logits, y, teacher_logits, None)
-    report["artifact"] = {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
-                          "size_bytes": artifact.size_bytes, "status": "not run here", "not_run": reason,
-                          "accuracy": None,
-                          "agreement_teacher": None, "kl_teacher": None, "cosine_teacher": None}
+    report["artifact"] = not_run_measurements(artifact, reason)
     check = reference_check(artifact, x, y, teacher_logits, student_logits)
     if check is not None:
         report["artifact"]["reference_check"] = check

@@ -12,7 +12,8 @@ import logging
 import numpy as np
 
 from edgekd.backends.base import Artifact
-from edgekd.validate.gates import GateVerdict
+from edgekd.report.schema import Status
+from edgekd.validate.gates import GateVerdict, gate_of
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def gate_artifact(artifact: Artifact, model, target, calib, val, out_dir, *, tea
     """Validate ``artifact`` against ``teacher`` (default ``model``), gate it, fall back to float layers if
     it misses and the backend can; returns the (possibly rebuilt) artifact with ``.verdict`` set."""
     from edgekd.targets import load_target
-    from edgekd.validate import evaluate_gate, validate
+    from edgekd.validate import validate
     from edgekd.validate.sensitivity import can_recover, recover_accuracy
 
     target = load_target(target)
@@ -45,18 +46,18 @@ def gate_artifact(artifact: Artifact, model, target, calib, val, out_dir, *, tea
     kwargs = {"threads": target.latency.threads, "measure_latency": False, "target": target,
               "validate_samples": validate_samples}
     validation = validate(artifact, reference, data, student, **kwargs)
-    gate = evaluate_gate(target, validation)
+    gate = gate_of(target, validation)
     recovery = None
-    if not gate["passed"] and gate.get("status") != "not run here":
+    if gate.status == Status.FAILED:  # a not-run artifact has no gate to recover
         if can_recover(artifact, target, validation):
             log.info("%s: gate missed (%s); keeping the most sensitive layers in float", target.name,
-                     "; ".join(gate["reasons"]))
+                     "; ".join(gate.reasons))
             calib_data = calib if not isinstance(calib, np.ndarray) else (calib, np.zeros(len(calib), np.int64))
-            artifact, _, record = recover_accuracy(model, target, calib_data, data, reference, out_dir, artifact, gate,
-                                                   spec=spec, calib_size=calib_size)
+            artifact, _, record = recover_accuracy(model, target, calib_data, data, reference, out_dir, artifact,
+                                                   gate.to_dict(), spec=spec, calib_size=calib_size)
             validation = validate(artifact, reference, data, student, **kwargs)
-            gate = evaluate_gate(target, validation)
-            recovery = {"attempted": True, "passed": gate["passed"],
+            gate = gate_of(target, validation)
+            recovery = {"attempted": True, "passed": gate.passed,
                         "kept_float": [k["layer"] for k in record["kept_float"]],
                         "attempts": [{"kept_float": a["kept_float"], "passed": a["passed"]}
                                      for a in record["attempts"]]}

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from edgekd.report.schema import GateSection, Status
 
-def evaluate_gate(target, validation: dict) -> dict:
-    """Check the target's accuracy (and agreement) gate; returns passed + human reasons."""
+
+def gate_of(target, validation: dict) -> GateSection:
+    """The target's accuracy (and agreement) gate on a validation; undecided when the artifact did not run."""
     gate = target.gate
     teacher_acc = validation["teacher"]["accuracy"]
     artifact = validation["artifact"]
     if artifact.get("not_run"):  # never "passed" for an artifact that did not run
-        check = artifact.get("reference_check")
-        if check is not None:  # a reference runtime's figures: shown beside the gate, never as a pass
-            check["within_accuracy_gate"] = check["accuracy_drop_points"] <= gate.max_accuracy_drop
-        return {"passed": False, "status": "not run here", "accuracy_drop_points": None,
-                "max_accuracy_drop": gate.max_accuracy_drop, "min_agreement": gate.min_agreement,
-                "reasons": [artifact["not_run"]]}
+        return GateSection.not_run(artifact["not_run"], gate.max_accuracy_drop, gate.min_agreement)
     drop = (teacher_acc - artifact["accuracy"]) * 100.0
     reasons, passed = [], True
     if drop > gate.max_accuracy_drop:
@@ -27,8 +24,13 @@ def evaluate_gate(target, validation: dict) -> dict:
         passed = False
         reasons.append(f"top-1 agreement with the teacher {artifact['agreement_teacher']:.4f} < "
                        f"{gate.min_agreement:.4f}")
-    return {"passed": passed, "accuracy_drop_points": drop, "max_accuracy_drop": gate.max_accuracy_drop,
-            "min_agreement": gate.min_agreement, "reasons": reasons}
+    return GateSection(passed=passed, accuracy_drop_points=drop, max_accuracy_drop=gate.max_accuracy_drop,
+                       min_agreement=gate.min_agreement, reasons=reasons)
+
+
+def evaluate_gate(target, validation: dict) -> dict:
+    """:func:`gate_of` as report.json's ``gate`` dict: ``passed`` (None: not run here), reasons for people."""
+    return gate_of(target, validation).to_dict()
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -46,8 +48,8 @@ class GateVerdict:
     """The target's gate applied to one validated artifact (what ``compile(val=...)`` attaches)."""
 
     target: str
-    passed: bool
-    status: str  # "passed", "failed" or "not run here"
+    passed: bool | None  # None: the artifact could not run here
+    status: str  # a Status value: "passed", "failed" or "not run here"
     samples: int
     agreement: float | None  # top-1 agreement with the reference (the teacher, or the fp32 original)
     agreement_ci95: tuple[float, float] | None  # Wilson interval of ``agreement`` over ``samples``
@@ -64,13 +66,12 @@ class GateVerdict:
         return data
 
     @classmethod
-    def from_validation(cls, target, validation: dict, gate: dict | None = None) -> "GateVerdict":
-        gate = gate or evaluate_gate(target, validation)
+    def from_validation(cls, target, validation: dict, gate: GateSection | dict | None = None) -> "GateVerdict":
+        gate = GateSection.from_dict(gate) if gate is not None else gate_of(target, validation)
         art, n = validation["artifact"], int(validation["samples"])
         agree = art.get("agreement_teacher")
         ci = wilson_interval(round(agree * n), n) if agree is not None else None
-        status = gate.get("status") or ("passed" if gate["passed"] else "failed")
-        return cls(target=target.name, passed=bool(gate["passed"]), status=status, samples=n, agreement=agree,
-                   agreement_ci95=ci, accuracy_drop_points=gate["accuracy_drop_points"],
-                   max_accuracy_drop=gate["max_accuracy_drop"], min_agreement=gate["min_agreement"],
-                   reasons=list(gate["reasons"]), samples_available=validation.get("samples_available"))
+        return cls(target=target.name, passed=gate.passed, status=Status(gate.status).value, samples=n,
+                   agreement=agree, agreement_ci95=ci, accuracy_drop_points=gate.accuracy_drop_points,
+                   max_accuracy_drop=gate.max_accuracy_drop, min_agreement=gate.min_agreement,
+                   reasons=list(gate.reasons), samples_available=validation.get("samples_available"))
