@@ -181,7 +181,8 @@ def lower(model: torch.nn.Module, example: tuple, path: Path) -> dict:
 
 
 def _method(path: Path):
-    from executorch.runtime import Runtime  # heavy SDK: imported on first use
+    require("executorch", "executorch")  # heavy SDK, imported on first use: a missing one names the extra
+    from executorch.runtime import Runtime
 
     return Runtime.get().load_program(str(path)).load_method("forward")
 
@@ -250,7 +251,6 @@ class ExecuTorchBackend(Backend):
         return ExecuTorchRunner(artifact, threads)
 
     def load_file(self, path: Path, threads: int = 1):  # noqa: ARG002 - the runtime sizes its own thread pool
-        require("executorch", "executorch")
         method = _method(path)
         return lambda x: method.execute([torch.from_numpy(x)])
 

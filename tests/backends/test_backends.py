@@ -20,15 +20,27 @@ def calib(digits):
 
 
 @pytest.mark.parametrize("name", list_backends())
-def test_backend_reports_availability_with_a_reason(name):
-    from edgekd.backends.base import get_backend
+def test_backend_availability_decides_whether_its_artifacts_load(name, tmp_path):
+    """Available: its runtime is installed here. Unavailable: a reason, and loading one of its artifacts
+    fails with a typed "not run here" / missing-extra error, never a silent run somewhere else."""
+    from edgekd.backends.base import Artifact, get_backend
+    from edgekd.backends.doctor import runtime_installed
 
     try:
         backend = get_backend(name)
     except ImportError:
         pytest.skip(f"{name}: SDK not installed")
     ok, why = backend.is_available()
-    assert isinstance(ok, bool) and (ok or why), f"{name}: unavailable without a reason"
+    if ok:
+        assert why == "" and runtime_installed(name)[0]
+        return
+    assert why, f"{name}: unavailable without a reason"
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"not a model")
+    artifact = Artifact(path=model, backend=name, target="t", precision="int8", input_shape=(1, 8, 8),
+                        static_batch=1, details={"device": "NPU"} if name == "openvino-npu" else {})
+    with pytest.raises((NotRunHere, MissingExtraError)):
+        backend.load(artifact)
 
 
 def test_doctor_lists_every_backend_with_reasons():

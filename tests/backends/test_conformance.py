@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from edgekd.backends.base import get_backend
+from edgekd.errors import MissingExtraError
 from edgekd.validate.conformance import check_artifact, reference_logits, run_conformance
 
 RUNS_HERE = ["x86-cpu-onnxruntime", "x86-cpu-openvino", "snapdragon-htp-qnn", "android-executorch-xnnpack",
@@ -26,8 +27,7 @@ DEFAULT = {("x86-cpu-onnxruntime", "residual", "fp32"), ("x86-cpu-onnxruntime", 
 def _backend_or_skip(target: str):
     from edgekd.targets import load_target
 
-    backend = get_backend(load_target(target).backend)
-    ok, why = backend.can_compile() if hasattr(backend, "can_compile") else backend.is_available()
+    ok, why = get_backend(load_target(target).backend).can_compile()
     if not ok:
         pytest.skip(why)
 
@@ -47,8 +47,11 @@ def test_conformance_agrees_with_torch(target, student, precision, students, dig
         pytest.skip(INT8_ONLY[target])
     _backend_or_skip(target)
     train, val, _ = digits
-    result = run_conformance(students[student], target, (train.x.numpy(), train.y.numpy()), val.x.numpy(),
-                             tmp_path, precision)
+    try:
+        result = run_conformance(students[student], target, (train.x.numpy(), train.y.numpy()), val.x.numpy(),
+                                 tmp_path, precision)
+    except MissingExtraError as exc:  # compiling needs the backend's SDK, which is not installed here
+        pytest.skip(str(exc))
     if result.status == "not run here":
         pytest.skip(result.reason)
     assert result.passed, result.to_json()
