@@ -1,15 +1,16 @@
 """The ``edgekd`` command: a thin layer over the Python API, one module per command group.
 
-    common          the stderr console, exit codes, one-line errors
+    common          the stderr console, exit codes, one-line errors, logging set-up
     build           edgekd build
     targets         edgekd targets, edgekd doctor
-    profile         edgekd profile, edgekd search (profile_lines: what profile prints)
-    distill         edgekd distill (options: KEY=VALUE parsing; distill_inputs: its checked inputs;
-                    distill_report: what it writes and prints)
+    profile         edgekd profile, edgekd search (profile_lines: the lines profile prints)
+    distill         edgekd distill (options: KEY=VALUE parsing; distill_inputs: its inputs, checked
+                    before anything is trained; distill_report: what it writes and prints)
     compile         edgekd compile
 
-Nothing below ``edgekd.cli`` imports it. Exit codes: 0 done, 1 a gate failed or a build step
-errored, 2 bad input (one line, no traceback unless ``--debug``), 130 interrupted.
+The command modules define plain functions; ``app`` below registers them, in the order ``--help``
+lists them. Nothing else in edgekd imports this package. Exit codes: 0 done, 1 a gate failed or
+a step errored, 2 bad input (one line, no traceback unless ``--debug``), 130 interrupted.
 """
 
 from __future__ import annotations
