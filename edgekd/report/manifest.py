@@ -18,7 +18,7 @@ from edgekd.report.builder import assemble, prediction_section, with_prediction
 from edgekd.report.environment import environment, versions
 from edgekd.report.record import Report
 from edgekd.report.schema import Status
-from edgekd.report.writers import markdown
+from edgekd.report.writers import markdown, reference_lines
 from edgekd.targets import NumericFormat, load_recipe
 from edgekd.validate import reference_check
 from edgekd.validate.metrics import accuracy, compare, per_class_accuracy
@@ -166,6 +166,7 @@ def write_target_reports(report: Report | dict, folder: Path) -> None:
                 f"({rep.artifact.precision}, {rep.artifact.size_bytes / 1024:.1f} KiB) was built "
                 f"but not run; fp32 student top-1 {rep.student.accuracy * 100:.2f}% vs teacher "
                 f"{rep.teacher.accuracy * 100:.2f}% (torch).\n")
+        text += "".join(f"\n{line}\n" for line in reference_lines(rep.artifact.reference_check))
     else:
         text = markdown(rep)
     if lat is not None and lat.kind != "measured":

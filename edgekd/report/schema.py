@@ -8,7 +8,7 @@ keys a section does not type are kept in ``extra`` and written back unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -50,9 +50,9 @@ def _plain(value: Any) -> Any:
 class Section:
     """A part of report.json: typed fields, in report.json's order, plus the keys it does not type.
 
-    ``OPTIONAL`` fields are written only when set, or when the report read back had them (``given``,
-    which also keeps the order its keys were read in); the others are always written, None as null.
-    ``NESTED`` maps a field to its section type.
+    A section read from a dict (``from_dict``) writes back the keys it read (``given``, in their
+    order) and any field set to something else than its default since; a section built field by field writes every field except the
+    ``OPTIONAL`` ones left None. ``NESTED`` maps a field to its section type.
     """
 
     OPTIONAL: ClassVar[frozenset] = frozenset()
@@ -65,13 +65,11 @@ class Section:
             if f.name in ("extra", "given"):
                 continue
             value = getattr(self, f.name)
-            if value is None and f.name in self.OPTIONAL and f.name not in given:
+            if f.name not in given and (_is_default(f, value) if given else value is None and f.name in self.OPTIONAL):
                 continue
             out[f.name] = _plain(value)
         out.update(getattr(self, "extra", {}))
-        if given:  # the order it was read in, then anything set since
-            out = {**{k: out[k] for k in given if k in out}, **out}
-        return out
+        return _in_order(out, given)
 
     @classmethod
     def from_dict(cls, data: dict | None):
@@ -88,6 +86,16 @@ class Section:
             else:
                 extra[key] = value
         return cls(**known, extra=extra, given=tuple(data))
+
+
+def _in_order(out: dict, given: tuple) -> dict:
+    """``out`` with the keys it was read with first, in their order, then anything set since."""
+    return {**{k: out[k] for k in given if k in out}, **out} if given else out
+
+
+def _is_default(f, value) -> bool:
+    default = f.default_factory() if f.default_factory is not MISSING else f.default
+    return value is None or (default is not MISSING and value == default)
 
 
 def _typed(kind, value):
@@ -200,18 +208,19 @@ class ArtifactSection(Section):
 
     def to_dict(self) -> dict:
         out = super().to_dict()
-        prediction = out.pop("prediction")
+        prediction = out.pop("prediction", None)
         if prediction is not None:
             out.update(prediction)
-        return out
+        return _in_order(out, self.given)
 
     @classmethod
     def from_dict(cls, data: dict | None):
         if data is None or isinstance(data, cls):
             return data
-        data = dict(data)
+        order, data = tuple(data), dict(data)
         predicted = {k: data.pop(k) for k in PREDICTION_KEYS if k in data}
         section = super().from_dict(data)
+        section.given = tuple(k for k in order if k in section.given or k in predicted)
         if "latency_model" in predicted:
             section.prediction = Prediction.from_dict(predicted)
         else:

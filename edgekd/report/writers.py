@@ -72,7 +72,7 @@ def markdown(report: Report | dict) -> str:
     if a.kl_teacher is not None:
         lines.append(f"- Artifact agreement with the fp32 student: {_pct(a.agreement_student)}; "
                      f"mean KL to the teacher {a.kl_teacher:.4f} nats; logit cosine {a.cosine_teacher:.4f}.")
-    lines += _reference_lines(a.reference_check)
+    lines += reference_lines(a.reference_check)
     if a.latency_ms and t.latency_ms:
         lat_a, lat_t = a.latency_ms, t.latency_ms
         lines.append(f"- Secondary: artifact p50 vs the teacher in torch eager (not the same runtime): "
@@ -92,7 +92,8 @@ def markdown(report: Report | dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _reference_lines(check: dict | None) -> list[str]:
+def reference_lines(check: dict | None) -> list[str]:
+    """The reference check (the same graph in a reference runtime, where the device is absent), for people."""
     if not check:
         return []
     within = check.get("within_accuracy_gate")

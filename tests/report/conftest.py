@@ -94,3 +94,9 @@ def synthetic_matrix(tmp_path) -> MatrixResult:
                 "targets": {r.target: {"status": r.status, "share_key": "k8" if "int8" in str(r.report) else "k16",
                                        "files": {}} for r in results}}
     return MatrixResult(results, Path(tmp_path), manifest=manifest, seconds=12.0)
+
+
+@pytest.fixture
+def make_report():
+    """The synthetic report of one target: ``make_report(name, backend, precision, accuracy=, latency=, kind=)``."""
+    return _report
