@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 
+from edgekd.capability import latency_section
 from edgekd.chance import log_chance_warnings, near_chance_warnings
 from edgekd.hw.model import report_prediction
 from edgekd.report.environment import environment
@@ -18,6 +19,7 @@ from edgekd.report.record import (ChanceWarning, LatencyRecord, Report, RunSecti
                                   TeacherArtifactSection, VersusSection)
 from edgekd.report.schema import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
                                   Prediction, Status, TargetSection, within_budget)
+from edgekd.report.versus import baseline_sections
 
 NOT_RUN_METRICS = ("accuracy", "agreement_teacher", "kl_teacher", "cosine_teacher")
 
@@ -171,6 +173,25 @@ def assemble(*, target, data, teacher_info: dict, teacher_metrics: dict, student
     report.warnings = chance_section(report) if warnings is None else list(warnings)
     return report
 
+
+
+def finish(report: Report, *, target, capability, status: Status | str, reason: str, seconds: dict,
+           shared_distillation: str | None = None, teacher_artifact: dict | None = None,
+           ship: str = "auto") -> Report:
+    """``report`` completed for a ``build_all`` target (a new record; ``report`` is left as it was).
+
+    Adds the latency prediction where it has none, the run section (status, reason, ``capability``,
+    the latency record: measured, predicted or none) and, given the compiled teacher's record
+    (``baseline.compile_teacher(...).record``), the teacher artifact, versus-teacher and ship sections.
+    """
+    if report.artifact.prediction is None:
+        report = with_prediction(report, prediction_section(report, target))
+    latency = latency_section(report, capability, target)
+    done = replace(report, run=run_section(status, reason, capability, latency, seconds, shared_distillation))
+    if teacher_artifact is not None:
+        done.teacher_artifact, done.versus_teacher, done.ship = baseline_sections(done, teacher_artifact, latency,
+                                                                                  ship)
+    return done
 
 
 def log_near_chance(report: Report, models=("student",)) -> None:

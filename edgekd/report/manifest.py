@@ -133,24 +133,27 @@ def write_manifest(manifest: dict, out_dir: Path) -> Path:
     return write_json(Path(out_dir) / MANIFEST_FILENAME, manifest)
 
 
+def not_run_pieces(*, target, artifact, data, teacher_logits, student) -> dict:
+    """:func:`~edgekd.report.builder.assemble`'s figures for an artifact built here but not run: the teacher
+    and the fp32 student measured in torch, the artifact's graph in a reference runtime where its backend has one."""
+    y = data.val.y.numpy()
+    student_logits = predict(student, data.val.x).numpy()
+    return {"teacher_metrics": {"accuracy": accuracy(teacher_logits, y),
+                                "per_class_accuracy": per_class_accuracy(teacher_logits, y, teacher_logits.shape[1])},
+            "student_metrics": compare(student_logits, y, teacher_logits, None),
+            "reference_check": reference_check(artifact, data.val.x.numpy(), y, teacher_logits, student_logits,
+                                               target.gate.max_accuracy_drop)}
+
+
 def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trained, loss, config, reason,
                    seconds) -> dict:
-    """report.json of a target built here but not run: teacher and fp32 student measured, artifact not.
-
-    The artifact's figures come from a reference runtime where its backend has one; its latency from
-    the target's latency model. :func:`~edgekd.report.builder.assemble`'s not-run report.
-    """
-    y = data.val.y.numpy()
-    student_logits = predict(trained.model, data.val.x).numpy()
-    check = reference_check(artifact, data.val.x.numpy(), y, teacher_logits, student_logits,
-                            target.gate.max_accuracy_drop)
-    teacher_metrics = {"accuracy": accuracy(teacher_logits, y),
-                       "per_class_accuracy": per_class_accuracy(teacher_logits, y, teacher_logits.shape[1])}
-    report = assemble(target=target, data=data, teacher_info=teacher_info, teacher_metrics=teacher_metrics,
-                      student=trained.model, student_metrics=compare(student_logits, y, teacher_logits, None),
-                      artifact=artifact, not_run=reason, reference_check=check, loss=loss, config=config,
-                      history=trained.history, resumed_from_epoch=trained.resumed_from_epoch, seconds=seconds,
-                      search=getattr(trained.model, "edgekd_search", None))
+    """report.json of a target built here but not run (:func:`not_run_pieces`, the latency model's prediction)."""
+    report = assemble(target=target, data=data, teacher_info=teacher_info, student=trained.model, artifact=artifact,
+                      not_run=reason, loss=loss, config=config, history=trained.history,
+                      resumed_from_epoch=trained.resumed_from_epoch, seconds=seconds,
+                      search=getattr(trained.model, "edgekd_search", None),
+                      **not_run_pieces(target=target, artifact=artifact, data=data, teacher_logits=teacher_logits,
+                                       student=trained.model))
     return with_prediction(report, prediction_section(report, target)).to_dict()
 
 

@@ -51,8 +51,9 @@ class Section:
     """A part of report.json: typed fields, in report.json's order, plus the keys it does not type.
 
     A section read from a dict (``from_dict``) writes back the keys it read (``given``, in their
-    order) and any field set to something else than its default since; a section built field by field writes every field except the
-    ``OPTIONAL`` ones left None. ``NESTED`` maps a field to its section type.
+    order) and any field since set to something other than its default; a section built field by
+    field writes every field except the ``OPTIONAL`` ones left None. ``NESTED`` maps a field to its
+    section type.
     """
 
     OPTIONAL: ClassVar[frozenset] = frozenset()

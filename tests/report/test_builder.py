@@ -6,10 +6,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from edgekd.baseline import attach_baseline
 from edgekd.capability import Capability, latency_record
 from edgekd.distill import TrainConfig
 from edgekd.distill.losses import KD
-from edgekd.report.builder import assemble, run_section, validation_pieces
+from edgekd.hw.model import report_prediction
+from edgekd.report.builder import assemble, finish, run_section, validation_pieces
 from edgekd.report.record import Report
 from edgekd.report.schema import Status
 from edgekd.report.versus import baseline_sections
@@ -96,8 +98,6 @@ def test_assemble_needs_a_gate_or_a_not_run_reason():
 
 
 def test_baseline_sections_match_the_baseline_module_and_leave_the_report_alone():
-    from edgekd.baseline import attach_baseline
-
     gate = {"passed": True, "accuracy_drop_points": 0.5, "max_accuracy_drop": 1.0, "min_agreement": None,
             "reasons": []}
     report = assemble(**_pieces(), gate=gate, **validation_pieces(_validation(0.97, 0.2)))
@@ -138,3 +138,37 @@ def test_assemble_records_near_chance_warnings_as_typed_records():
     assert [(w.model, w.causes[-1]) for w in report.near_chance] == [("student", "preprocessing")]
     assert "too_few_epochs" in report.near_chance[0].causes  # 3 epochs in the config
     assert report.gate.status is Status.FAILED
+
+
+TEACHER_RECORD = {"target": TARGET.name, "backend": "onnxruntime", "params": 140_000, "latency_budget_ms": 0.5,
+                  "path": "teacher/x86/model.onnx", "precision": "int8", "size_bytes": 4000, "status": "run here",
+                  "reason": "", "accuracy": 0.975, "passes_accuracy_gate": True, "within_budget": True,
+                  "latency_p50_ms": 0.3, "latency_kind": "measured"}
+
+
+@pytest.mark.parametrize("validated", [True, False])
+def test_finish_gives_the_report_the_stages_used_to_patch_together(validated):
+    gate = {"passed": True, "accuracy_drop_points": 0.5, "max_accuracy_drop": 1.0, "min_agreement": None,
+            "reasons": []}
+    if validated:
+        built = assemble(**_pieces(), gate=gate, **validation_pieces(_validation(0.97, 0.2)))
+        cap = Capability(TARGET.name, "onnxruntime", True, "", True, "", True, "")
+    else:
+        built = assemble(**_pieces(), teacher_metrics={"accuracy": 0.975, "per_class_accuracy": [1.0] * 10},
+                         student_metrics={"accuracy": 0.97}, not_run="not run here: no device")
+        cap = Capability(TARGET.name, "onnxruntime", True, "", False, "no device", False, "not measured")
+    status = Status.PASSED if validated else Status.NOT_RUN
+    seconds = {"compile_and_validate": 1.0}
+    # the old way: a dict patched by the prediction, the run record and the baseline, in that order
+    legacy = built.to_dict()
+    legacy["artifact"].update(report_prediction(legacy, TARGET))
+    legacy["run"] = {"status": status, "reason": "r", "capability": cap.__dict__, "shared_distillation": "fp32",
+                     "latency": latency_record(legacy, cap, TARGET), "seconds": seconds}
+    attach_baseline(legacy, dict(TEACHER_RECORD), legacy["run"]["latency"], "auto")
+    before = built.to_dict()
+    done = finish(built, target=TARGET, capability=cap, status=status, reason="r", seconds=seconds,
+                  shared_distillation="fp32", teacher_artifact=dict(TEACHER_RECORD), ship="auto")
+    assert built.to_dict() == before  # finish returns a new record
+    assert done.to_dict() == legacy and list(done.to_dict()) == list(legacy)
+    assert done.status is status and done.run.latency.kind == legacy["run"]["latency"]["kind"]
+    assert (done.run.latency.kind == "measured") is validated

@@ -37,7 +37,8 @@ def test_report_reads_typed_fields_from_a_not_run_report(make_report):
     rep = Report.from_dict(_legacy_not_run(make_report))
     assert rep.gate.passed is None and rep.gate.status is Status.NOT_RUN
     assert rep.artifact.accuracy is None and not rep.artifact.ran and rep.artifact.validated is False
-    assert rep.artifact.prediction.latency_predicted_ms == 0.4 and rep.artifact.prediction.latency_model["kind"] == "vela"
+    prediction = rep.artifact.prediction
+    assert prediction.latency_predicted_ms == 0.4 and prediction.latency_model["kind"] == "vela"
     assert rep.artifact.reference_check["accuracy"] == 0.9
     assert [(w.model, w.causes) for w in rep.near_chance] == [("student", ["preprocessing"])]
     assert rep.search is None and rep.extra["unknown_future_section"] == {"kept": [1, 2]}
