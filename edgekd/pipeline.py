@@ -100,8 +100,3 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
                        result.artifact.folder, result.history, teacher_artifact=result.teacher_artifact,
                        manifest_path=matrix.manifest_path, html_path=matrix.html_path)
 
-
-# TEMPORARY (issue 15 in progress): old private names still imported by distill/command.py; removed at integration
-from edgekd.stages.context import Data as _Data  # noqa: E402,F401
-from edgekd.stages.data import prepare_data as _prepare_data  # noqa: E402,F401
-from edgekd.stages.teacher import prepare_teacher as _prepare_teacher  # noqa: E402,F401

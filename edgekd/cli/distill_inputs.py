@@ -14,8 +14,8 @@ from edgekd.distill.losses import create_loss
 from edgekd.errors import ConfigError, DataError
 from edgekd.models import create_student, student_info
 from edgekd.models.loading import load_weights_and_arch
-from edgekd.pipeline import _Data, _prepare_teacher
 from edgekd.preflight import check_student_numbers
+from edgekd.stages import Data, prepare_teacher
 from edgekd.targets import load_target
 
 
@@ -92,7 +92,7 @@ def distill_data(dataset: str, data_dir: Optional[Path], val_fraction: float, se
         train, val = bundle.train, bundle.test
     else:
         val, train = split(bundle.train, max(1, int(len(bundle.train) * val_fraction)), seed)
-    return _Data(bundle.name, train, val, bundle.spec, True, True)
+    return Data(bundle.name, train, val, bundle.spec, True, True)
 
 
 def distill_teacher(path: Optional[Path], arch_path: Optional[Path], data, loss_fn, seed: int, progress: bool):
@@ -106,7 +106,7 @@ def distill_teacher(path: Optional[Path], arch_path: Optional[Path], data, loss_
         model = load_weights_and_arch(path, arch_path or path.with_suffix(".json"), data.train.input_shape,
                                       data.num_classes, "--teacher")
     try:
-        teacher, info = _prepare_teacher(model, data, seed, progress)
+        teacher, info = prepare_teacher(model, data, seed, progress)
     except DataError as exc:
         raise DataError(f"--teacher: {exc}") from None
     if path is not None:

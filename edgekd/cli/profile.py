@@ -42,7 +42,7 @@ def search(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Search a student for a target without training candidates (DisWOT by default)."""
-    from edgekd.search.build import search_builtin  # torch-bearing: see edgekd.cli.common
+    from edgekd.stages.student import search_builtin  # torch-bearing: see edgekd.cli.common
 
     setup_logging(verbose)
     try:

@@ -18,9 +18,7 @@ from torch import nn
 from edgekd.errors import ConfigError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.search.api import search
-from edgekd.search.scores import get_score
 from edgekd.search.scores.cost import count_flops
-from edgekd.search.spaces import make_space
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +124,3 @@ def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed:
             "flops": winner["flops"],
             "chosen_by": "highest score among the finalists whose artifact was measured faster than the "
                          "compiled teacher here"}
-
-
-def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = True, **kwargs):
-    """``edgekd search``: the default (cached) teacher of a built-in dataset, then ``search``."""
-    from edgekd.stages.data import prepare_data  # upward: moves to the CLI with search_builtin (issue 15)
-    from edgekd.stages.teacher import prepare_teacher
-    from edgekd.targets import load_target
-
-    target = load_target(target)
-    make_space(kwargs.get("space", "resnet"), target.ops)  # a bad space fails before the teacher trains
-    get_score(kwargs.get("score", "diswot"))
-    data = prepare_data(None, None, dataset, None, 0.2, seed)
-    teacher, _ = prepare_teacher(None, data, seed, progress)
-    return search(teacher, data.train, target, seed=seed, progress=progress, **kwargs)

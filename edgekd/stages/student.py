@@ -22,10 +22,15 @@ from edgekd.capability import capability
 from edgekd.errors import DataError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.report.schema import Status
+from edgekd.search import search
 from edgekd.search.build import search_student
+from edgekd.search.scores import get_score
+from edgekd.search.spaces import make_space
 from edgekd.stages.context import BuildContext, Data
+from edgekd.stages.data import prepare_data
 from edgekd.stages.results import TargetResult
-from edgekd.targets import Target
+from edgekd.stages.teacher import prepare_teacher
+from edgekd.targets import Target, load_target
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +135,13 @@ def distill_groups(plans: list[Plan], qat: bool) -> dict[str, list[Plan]]:
             label = f"{numeric}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         labelled[label] = group
     return labelled
+
+
+def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = True, **kwargs):
+    """``edgekd search``: the default (cached) teacher of a built-in dataset, then ``edgekd.search``."""
+    target = load_target(target)
+    make_space(kwargs.get("space", "resnet"), target.ops)  # a bad space fails before the teacher trains
+    get_score(kwargs.get("score", "diswot"))
+    data = prepare_data(None, None, dataset, None, 0.2, seed)
+    teacher, _ = prepare_teacher(None, data, seed, progress)
+    return search(teacher, data.train, target, seed=seed, progress=progress, **kwargs)
