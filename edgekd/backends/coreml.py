@@ -16,6 +16,7 @@ from ``SOURCE_DATE_EPOCH`` when that is set. The weights file was already identi
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.errors import CompileError, NotRunHere, require
 
@@ -56,8 +58,6 @@ def _tree_digest(path: Path) -> str:
 
 def _rewrite(path: Path, data: bytes) -> None:
     """Replace a package file atomically, keeping its mode (the atomic write would leave 0600)."""
-    from edgekd._io import write_bytes
-
     mode = path.stat().st_mode & 0o777
     write_bytes(path, data)
     path.chmod(mode)
@@ -145,8 +145,6 @@ def int8_weights(ml):
 
 def w8a8(model: torch.nn.Module, input_shape, calib: np.ndarray) -> torch.nn.Module:
     """int8 weights and activations with coremltools' torch-side LinearQuantizer, calibrated on ``calib``."""
-    import copy
-
     from coremltools.optimize.torch.quantization import LinearQuantizer, LinearQuantizerConfig
 
     config = LinearQuantizerConfig.from_dict({"global_config": {"quantization_scheme": "symmetric"}})

@@ -18,18 +18,24 @@ such, never as the device's.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import logging
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from edgekd._io import write_bytes, write_text
 from edgekd.backends.base import Artifact, Backend
 from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
+from edgekd.backends.tflite_runtime import LiteRTRunner, reference_runner
+from edgekd.calibrate import calibrate, calibrator_for, write_cache
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, MissingExtraError, NotRunHere
 
@@ -42,15 +48,11 @@ HEADER = "model_vela.h"  # the same bytes as a C++ array, for firmware
 
 
 def _has(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
 def _vela_command() -> list[str] | None:
     """Vela as a command; the ``vela`` script may be off PATH in a venv run without activation."""
-    import sys
-
     beside = Path(sys.executable).parent / "vela"
     found = shutil.which("vela") or (str(beside) if beside.exists() else None)
     return [found] if found else None
@@ -58,9 +60,6 @@ def _vela_command() -> list[str] | None:
 
 def int8_tflite(fp32_onnx: Path, calib: np.ndarray, out_path: Path, recipe=None, cache_path: Path | None = None):
     """Calibrate ``fp32_onnx`` (static batch 1) with the recipe and write its int8 TFLite."""
-    from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
-    from edgekd.calibrate import calibrate, calibrator_for, write_cache
-
     method = recipe.method if recipe else "minmax"
     calibrator = calibrator_for(method, recipe.percentile if recipe else 99.99)
     ranges = calibrate(fp32_onnx, calib, calibrator, symmetric=False, batch=1, static=True)
@@ -85,8 +84,6 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str |
         if done.returncode != 0:
             raise CompileError(f"ethosu: vela failed ({accelerator}): {(done.stderr or done.stdout)[-600:]}")
         optimised = next(Path(tmp).glob("*_vela.tflite"))
-        from edgekd._io import write_bytes
-
         write_bytes(out_dir / VELA_OUT, optimised.read_bytes())
         summary = next(Path(tmp).glob("*_summary_*.csv"), None)
         row = {}
@@ -103,8 +100,6 @@ def run_vela(tflite: Path, out_dir: Path, accelerator: str, system_config: str |
 
 def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
     """The int8 TFLite in the reference runtime vs the torch model on the calibration samples (compile-time)."""
-    from edgekd.backends.tflite_runtime import reference_runner
-
     runner, label = reference_runner(tflite)
     logits = runner(x)
     with torch.no_grad():
@@ -116,8 +111,6 @@ def tflite_check(model: torch.nn.Module, tflite: Path, x: np.ndarray) -> dict:
 
 def _io_spec(tflite: Path) -> dict:
     """What firmware feeds and reads: int8 NHWC tensors and their scale/zero point."""
-    from edgekd.backends.tflite_runtime import LiteRTRunner
-
     r = LiteRTRunner(tflite)
     return {"layout": "NHWC", "dtype": "int8", "input_shape": [int(d) for d in r.input_shape],
             "input_scale": r.q_in.scale, "input_zero_point": r.q_in.zero_point,
@@ -197,8 +190,6 @@ class EthosUBackend(Backend):
                    "tflite_check": tflite_check(model, tflite, calib[:256]),
                    "predicted_latency_ms": {"ms": seconds * 1000.0, "source": f"Vela estimate, {accelerator}"},
                    "reproducible": {"bit_identical": True}}  # our writer and Vela: same bytes for same inputs
-        from edgekd._io import write_text
-
         write_text(out_dir / HEADER, c_header((out_dir / VELA_OUT).read_bytes(), details["io"], spec, target.name,
                                               vela["vela_version"]))
         return Artifact(path=out_dir / VELA_OUT, backend=self.name, target=target.name, precision="int8",
@@ -211,8 +202,6 @@ class EthosUBackend(Backend):
 
     def reference(self, artifact: Artifact, threads: int = 1):
         """(runner, label) for the int8 TFLite Vela compiled, in TFLite Micro (or LiteRT) on this CPU."""
-        from edgekd.backends.tflite_runtime import reference_runner
-
         runner, label = reference_runner(Path(artifact.folder) / artifact.files.get("tflite", TFLITE), threads)
         return runner, REFERENCE.format(label)
 

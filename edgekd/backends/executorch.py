@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
+from edgekd.calibrate import calibrator_for
+from edgekd.calibrate.collect import _accumulate  # private to calibrate: to become public there (issue 15)
+from edgekd.calibrate.methods import BINS, TensorStats
 from edgekd.errors import CompileError, require
 
 log = logging.getLogger(__name__)
@@ -22,9 +26,7 @@ WEIGHT_SCALE_EPS = float(torch.finfo(torch.float32).eps)  # smallest weight scal
 
 def _observer_class():
     """A PT2E activation observer whose range comes from an edgekd calibrator (built lazily: torchao)."""
-    from torchao.quantization.pt2e import MinMaxObserver
-
-    from edgekd.calibrate.methods import BINS, TensorStats
+    from torchao.quantization.pt2e import MinMaxObserver  # heavy SDK: imported on first use
 
     class EdgeKDObserver(MinMaxObserver):
         max_kept = 1 << 20  # values kept per tensor for the histogram (strided subsample)
@@ -45,8 +47,6 @@ def _observer_class():
                 values = torch.cat(self.kept).numpy()
                 stats = TensorStats(float(self.min_val), float(self.max_val), np.zeros(BINS, np.int64),
                                     np.zeros(BINS, np.int64))
-                from edgekd.calibrate.collect import _accumulate
-
                 _accumulate(stats, values)
                 lo, hi = self.calibrator.range(stats, symmetric=False)
                 self.min_val.fill_(lo)
@@ -161,8 +161,6 @@ def lower(model: torch.nn.Module, example: tuple, path: Path) -> dict:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    from edgekd._io import write_bytes
-
     try:
         edge = to_edge_transform_and_lower(torch.export.export(model, example), partitioner=[XnnpackPartitioner()])
     except Exception as exc:  # noqa: BLE001 - export/lowering name the operator that failed
@@ -229,8 +227,6 @@ class ExecuTorchBackend(Backend):
         if fmt.is_quantized:
             if keep_float:
                 raise CompileError("executorch xnnpack: keeping named layers in float is not supported yet")
-            from edgekd.calibrate import calibrator_for
-
             calibrator = calibrator_for(recipe.method if recipe else "minmax", recipe.percentile if recipe else 99.99)
             quantized = quantize_pt2e(model, example, np.ascontiguousarray(calib, np.float32),
                                       fmt.weight_granularity == "per_channel", batch, calibrator)

@@ -6,7 +6,9 @@ NPU compiler library or driver missing), not the CPU's.
 
 from __future__ import annotations
 
-from edgekd.backends.openvino import OpenVinoBackend, device_status
+from dataclasses import replace
+
+from edgekd.backends.openvino import OpenVinoBackend, OpenVinoRunner, device_status
 
 
 class OpenVinoNpuBackend(OpenVinoBackend):
@@ -20,10 +22,6 @@ class OpenVinoNpuBackend(OpenVinoBackend):
 
     def reference(self, artifact, threads: int = 1):
         """(runner, label): the NPU's own IR compiled for OpenVINO's CPU plugin, where the NPU is absent."""
-        from dataclasses import replace
-
-        from edgekd.backends.openvino import OpenVinoRunner
-
         on_cpu = replace(artifact, details={**artifact.details, "device": "CPU"})
         return OpenVinoRunner(on_cpu, threads), "OpenVINO CPU plugin running the NPU's int8 IR (not the NPU)"
 

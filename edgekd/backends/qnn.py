@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, require
@@ -137,8 +138,6 @@ class QnnBackend(Backend):
         Written by a fresh Python process: in this one, any earlier QNN graph would shift the HTP
         backend's graph and tensor ids stored in the ``.bin``.
         """
-        from edgekd._io import write_bytes
-
         with tempfile.TemporaryDirectory() as tmp:
             ctx = Path(tmp) / "model_ctx.onnx"
             code = ("import sys; from pathlib import Path; from edgekd.backends.qnn import htp_session; "

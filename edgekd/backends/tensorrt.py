@@ -11,6 +11,7 @@ report says "engine not built: needs TensorRT and an NVIDIA GPU".
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import onnx
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.backends.onnxruntime import OnnxRuntimeRunner
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, ConfigError, NotRunHere
 from edgekd.ort_session import ort_session
@@ -225,10 +227,6 @@ class TensorRtBackend(Backend):
         built from, in ONNX Runtime's CPU kernels. None for fp16/fp32 (the fp32 ONNX says nothing new)."""
         if artifact.details.get("engine") == "built" or "qdq_onnx" not in artifact.files:
             return None
-        from dataclasses import replace
-
-        from edgekd.backends.onnxruntime import OnnxRuntimeRunner
-
         qdq = replace(artifact, path=Path(artifact.folder) / artifact.files["qdq_onnx"])
         return OnnxRuntimeRunner(qdq, threads), ("ONNX Runtime CPU running the QDQ ONNX the TensorRT engine is "
                                                  "built from (not TensorRT)")

@@ -3,11 +3,12 @@ reference kernels. Float32 NCHW in, float32 logits out; quantization at the int8
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from edgekd.backends.tflite_int8 import QParams
+from edgekd.backends.tflite_writer import QParams
 from edgekd.errors import require
 
 
@@ -64,8 +65,6 @@ class TFLMRunner:
 def reference_runner(path: Path, threads: int = 1):
     """(runner, label): TFLite Micro when installed (what the microcontroller runs), else LiteRT's
     reference kernels (within one int8 output step of TFLM: tests/backends/test_tflite_int8.py)."""
-    import importlib.util
-
     if importlib.util.find_spec("tflite_micro") is not None:
         return TFLMRunner(path), "TensorFlow Lite Micro reference kernels"
     return LiteRTRunner(path, threads), "LiteRT reference kernels"

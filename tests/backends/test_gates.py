@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx
 
 import edgekd
-from edgekd.backends.onnxruntime import qdq_summary
+from edgekd.quant.qdq import qdq_summary
 from edgekd.targets import load_target
 from edgekd.validate import evaluate_gate
 from edgekd.validate.sensitivity import can_recover, layer_sensitivity, recover_accuracy
