@@ -129,10 +129,13 @@ def chance_section(report: Report) -> list[ChanceWarning]:
     return [ChanceWarning.from_dict(w) for w in found]
 
 
-def validation_pieces(validation: dict) -> dict:
-    """``validate()``'s result as :func:`assemble`'s keyword arguments (teacher, student and artifact figures)."""
-    artifact = validation["artifact"]
-    return {"teacher_metrics": validation["teacher"], "student_metrics": validation.get("student") or {},
+def validation_pieces(validation: dict, teacher_per_class: list | None = None) -> dict:
+    """``validate()``'s result as :func:`assemble`'s keyword arguments (teacher, student and artifact figures);
+    ``teacher_per_class``: the teacher's per-class accuracy where the validation has none."""
+    artifact, teacher = validation["artifact"], dict(validation["teacher"])
+    if teacher_per_class is not None:
+        teacher.setdefault("per_class_accuracy", teacher_per_class)
+    return {"teacher_metrics": teacher, "student_metrics": validation.get("student") or {},
             "measured": artifact, "not_run": artifact.get("not_run")}
 
 

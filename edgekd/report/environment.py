@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
@@ -28,7 +29,5 @@ def versions(packages=("edgekd", "torch", "numpy", "onnx", "onnxruntime")) -> di
 
 
 def environment() -> dict:
-    import os
-
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "os": platform.platform(), "versions": versions()}

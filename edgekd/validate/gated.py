@@ -10,21 +10,22 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 
 from edgekd.backends.base import Artifact
+from edgekd.data.sources import as_array_data
+from edgekd.distill.trainer import predict
 from edgekd.report.schema import Status
+from edgekd.targets import load_target
+from edgekd.validate import validate
 from edgekd.validate.gates import GateVerdict, gate_of
+from edgekd.validate.sensitivity import QDQ_BACKENDS, can_recover, recover_accuracy
 
 log = logging.getLogger(__name__)
 
 
 def labelled(val, reference, name: str = "val"):
     """``val`` as ArrayData; a bare array is labelled with ``reference``'s own top-1 predictions."""
-    import torch
-
-    from edgekd.data.sources import as_array_data
-    from edgekd.distill.trainer import predict
-
     if isinstance(val, (np.ndarray, torch.Tensor)):
         x = torch.as_tensor(np.ascontiguousarray(val, np.float32) if isinstance(val, np.ndarray) else val).float()
         return as_array_data((x, predict(reference, x).argmax(1)), name)
@@ -35,10 +36,6 @@ def gate_artifact(artifact: Artifact, model, target, calib, val, out_dir, *, tea
                   calib_size=None, validate_samples=None) -> Artifact:
     """Validate ``artifact`` against ``teacher`` (default ``model``), gate it, fall back to float layers if
     it misses and the backend can; returns the (possibly rebuilt) artifact with ``.verdict`` set."""
-    from edgekd.targets import load_target
-    from edgekd.validate import validate
-    from edgekd.validate.sensitivity import can_recover, recover_accuracy
-
     target = load_target(target)
     reference = teacher if teacher is not None else model
     data = labelled(val, reference)
@@ -74,8 +71,6 @@ def gate_artifact(artifact: Artifact, model, target, calib, val, out_dir, *, tea
 
 
 def _why_no_recovery(artifact: Artifact, target) -> str:
-    from edgekd.validate.sensitivity import QDQ_BACKENDS
-
     if not target.gate.keep_sensitive_float:
         return "the target's gate sets keep_sensitive_float = false"
     if artifact.precision != "int8":
