@@ -75,17 +75,6 @@ def log_chance_warnings(target: str, warnings: list[dict], models=("student",)) 
             log.warning("%s: %s", target, w["message"])
 
 
-def add_chance_warnings(report: dict, log_models=("student",)) -> list[dict]:
-    """Deprecated (it changes ``report``): the report builder records them; call :func:`log_chance_warnings`.
-
-    Put :func:`chance_warnings` into ``report["warnings"]`` (replacing earlier ones of this kind)
-    and log those of ``log_models`` (the teacher's is logged once per build, where it is prepared)."""
-    found = chance_warnings(report)
-    report["warnings"] = [w for w in report.get("warnings") or [] if w.get("kind") != "near_chance"] + found
-    log_chance_warnings((report.get("target") or {}).get("name", "build"), found, log_models)
-    return found
-
-
 def _classes(report: dict) -> int:
     per_class = (report.get("teacher") or {}).get("per_class_accuracy") or []
     return len(per_class)

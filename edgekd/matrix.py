@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from edgekd.baseline import choose_ship
 from edgekd.distill.losses import KD
 from edgekd.distill.qad import check_qat_teacher
 from edgekd.errors import ConfigError
 from edgekd.outdir import guarded
 from edgekd.report.outputs import write_outputs
 from edgekd.report.schema import STATUSES, Status  # noqa: F401 - STATUSES re-exported
+from edgekd.report.versus import check_ship
 from edgekd.seeding import deterministic
 from edgekd.stages.context import BuildContext, BuildOptions
 from edgekd.stages.data import prepare_data
@@ -102,7 +102,7 @@ def run_build(teacher, data_args: dict, targets, out_dir: Path, options: BuildOp
         data = prepare_data(**data_args)
         teacher, teacher_info = prepare_teacher(teacher, data, options.seed, options.progress)
         prepare_student(options.student, data)  # a bad student is bad input for every target
-        choose_ship(options.ship, {}, {})
+        check_ship(options.ship)
         ctx = BuildContext(data, teacher, teacher_info, options.loss or KD(), options, out_dir, raise_errors,
                            teacher_view(teacher, data))
         results, shared, plans = [], {}, []

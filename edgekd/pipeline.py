@@ -17,6 +17,7 @@ from edgekd.distill.losses import DistillLoss
 from edgekd.errors import MissingExtraError
 from edgekd.matrix import run_build
 from edgekd.outdir import guarded
+from edgekd.report.record import Report
 from edgekd.stages.context import BuildOptions
 from edgekd.targets import Target
 
@@ -43,7 +44,8 @@ class BuildResult:
     @property
     def ship(self) -> str:
         """``"student"`` or ``"teacher"``: which artifact the report says to put on the device."""
-        return (self.report.get("ship") or {}).get("choice", "student")
+        ship = Report.from_dict(self.report).ship
+        return ship.choice if ship is not None else "student"
 
     @property
     def shipped_artifact(self) -> Artifact:

@@ -135,8 +135,9 @@ def test_build_for_a_device_not_here_reports_not_run_with_its_reference_check(us
     assert not result.passed and result.report["gate"]["status"] == "not run here"
     check = result.report["artifact"]["reference_check"]
     assert check["agreement_student"] >= 0.9 and "within_accuracy_gate" in check
-    text = (tmp_path / "ethos-u55" / "report.md").read_text()
-    assert "NOT RUN HERE" in text and "Reference check, not the device" in text
+    assert result.report["run"]["status"] == Status.NOT_RUN
+    text = (tmp_path / "ethos-u55" / "report.md").read_text()  # the people's copy carries the check's figures
+    assert f"{check['accuracy'] * 100:.2f}%" in text and check["runtime"] in text
     teacher = result.report["teacher_artifact"]  # the row to beat is built for the device too, and not run either
     assert teacher["status"] == "not run here" and teacher["accuracy"] is None
     assert (tmp_path / teacher["path"]).exists() and teacher["backend"] == "ethosu"
@@ -196,23 +197,30 @@ def test_build_rejects_an_unknown_ship_choice_before_any_work(user_case, tmp_pat
 
 
 def test_choose_ship_follows_the_request_and_the_runtime_speed():
-    from edgekd.baseline import choose_ship
+    from edgekd.report.record import TeacherArtifactSection as Teacher, VersusSection as Versus
+    from edgekd.report.versus import choose_ship
 
-    built = {"path": "teacher/x/model.onnx", "status": "run here"}
-    faster = {"student_faster": True, "speedup_vs_compiled_teacher": 2.0}
-    slower = {"student_faster": False, "speedup_vs_compiled_teacher": 0.5}
-    assert choose_ship("auto", faster, built)["choice"] == "student"
-    assert choose_ship("auto", slower, built)["choice"] == "teacher"
-    assert choose_ship("auto", {"student_faster": None}, built)["choice"] == "student"  # unknown: the default
-    assert choose_ship("student", slower, built)["choice"] == "student"
-    assert choose_ship("teacher", faster, built)["choice"] == "teacher"
-    assert choose_ship("teacher", faster, {"status": "not built here", "reason": "no backend"})["choice"] == "student"
+    built = Teacher.from_dict({"path": "teacher/x/model.onnx", "status": "run here"})
+    faster = Versus(student_faster=True, speedup_vs_compiled_teacher=2.0)
+    slower = Versus(student_faster=False, speedup_vs_compiled_teacher=0.5)
+    assert choose_ship("auto", faster, built).choice == "student"
+    assert choose_ship("auto", slower, built).choice == "teacher"
+    assert choose_ship("auto", Versus(student_faster=None), built).choice == "student"  # unknown: the default
+    assert choose_ship("student", slower, built).choice == "student"
+    assert choose_ship("teacher", faster, built).choice == "teacher"
+    not_built = Teacher.from_dict({"status": "not built here", "reason": "no backend"})
+    assert choose_ship("teacher", faster, not_built).choice == "student"
 
 
 def test_teacher_fits_needs_both_the_budget_and_the_gate():
-    from edgekd.baseline import teacher_fits
+    from edgekd.report.record import TeacherArtifactSection
+    from edgekd.report.versus import teacher_fits
 
-    assert teacher_fits({"within_budget": True, "passes_accuracy_gate": True, "latency_budget_ms": 0.5}) is True
-    assert teacher_fits({"within_budget": False, "passes_accuracy_gate": True, "latency_budget_ms": 0.5}) is False
-    assert teacher_fits({"within_budget": True, "passes_accuracy_gate": False, "latency_budget_ms": 0.5}) is False
-    assert teacher_fits({"within_budget": None, "passes_accuracy_gate": True, "latency_budget_ms": 0.5}) is None
+    def fits(within, gate):
+        return teacher_fits(TeacherArtifactSection.from_dict(
+            {"within_budget": within, "passes_accuracy_gate": gate, "latency_budget_ms": 0.5}))
+
+    assert fits(True, True) is True
+    assert fits(False, True) is False
+    assert fits(True, False) is False
+    assert fits(None, True) is None

@@ -51,10 +51,15 @@ def teacher_fits(teacher_artifact: TeacherArtifactSection) -> bool | None:
     return bool(within and gate)
 
 
-def choose_ship(requested: str, versus: VersusSection, teacher_artifact: TeacherArtifactSection) -> ShipSection:
-    """Which artifact ships: ``auto`` takes the student only when it is faster in the runtime."""
+def check_ship(requested: str) -> None:
+    """A bad ``ship`` is bad input: a ConfigError before any work."""
     if requested not in SHIP_CHOICES:
         raise ConfigError(f"ship must be one of {', '.join(SHIP_CHOICES)}, got {requested!r}")
+
+
+def choose_ship(requested: str, versus: VersusSection, teacher_artifact: TeacherArtifactSection) -> ShipSection:
+    """Which artifact ships: ``auto`` takes the student only when it is faster in the runtime."""
+    check_ship(requested)
     teacher_ok = teacher_artifact.path is not None and teacher_artifact.status != Status.ERROR
     if requested == "teacher" and not teacher_ok:
         return ShipSection(requested, "student", "teacher requested but its artifact was not built: "

@@ -10,19 +10,18 @@ import traceback
 from dataclasses import replace
 
 from edgekd.backends.base import Artifact
-from edgekd.baseline import TeacherArtifact, attach_baseline
-from edgekd.capability import Capability, capability, latency_record
-from edgekd.chance import add_chance_warnings
+from edgekd.baseline import TeacherArtifact
+from edgekd.capability import Capability, capability
 from edgekd.compile import compile as compile_model
 from edgekd.errors import MissingExtraError, NotRunHere
-from edgekd.hw.model import report_prediction
-from edgekd.report.manifest import partial_report, write_target_reports
-from edgekd.report.schema import Status
-from edgekd.report.writers import build_report
+from edgekd.report.builder import assemble, finish, log_near_chance, validation_pieces
+from edgekd.report.manifest import not_run_pieces, write_target_reports
+from edgekd.report.record import Report
+from edgekd.report.schema import GateSection, Status
 from edgekd.stages.context import BuildContext
 from edgekd.stages.results import TargetResult
 from edgekd.targets import Target
-from edgekd.validate import evaluate_gate, validate
+from edgekd.validate import gate_of, validate
 from edgekd.validate.sensitivity import can_recover, recover_accuracy
 from edgekd.validate.speed import speed_gate
 
@@ -39,7 +38,7 @@ def for_target(trained, search: dict | None):
 
 
 def deliver_target(target: Target, trained, config, ctx: BuildContext, label: str = "",
-            shared_seconds: dict | None = None) -> TargetResult:
+                   shared_seconds: dict | None = None) -> TargetResult:
     """Compile, validate where possible, and report one target; a target-level failure becomes its status
     (or is raised when ``ctx.raise_errors``)."""
     cap = capability(target)
@@ -66,66 +65,65 @@ def deliver_target(target: Target, trained, config, ctx: BuildContext, label: st
         if status == Status.NOT_RUN and cap.run:  # the backend runs here but not this target's device
             cap = replace(cap, run=False, run_reason=reason, latency_here=False,
                           latency_reason=f"not measured on the device ({reason})")
-        report["teacher"].setdefault("per_class_accuracy", ctx.teacher_view["per_class_accuracy"])
-        # report["seconds"] is this target's own compile + validation; shared stages are timed once per group
-        seconds = {"compile_and_validate": report.get("seconds"),
+        # report.seconds is this target's own compile + validation; shared stages are timed once per group
+        seconds = {"compile_and_validate": report.seconds,
                    **{f"shared_{k}": v for k, v in (shared_seconds or {}).items() if v is not None}}
-        report["run"] = {"status": status, "reason": reason, "capability": cap.__dict__,
-                         "shared_distillation": label, "latency": latency_record(report, cap, target),
-                         "seconds": seconds}
         baseline = ctx.baselines.get(target.name) or TeacherArtifact({"status": Status.NOT_BUILT,
                                                                       "reason": "not compiled"})
-        attach_baseline(report, baseline.record, report["run"]["latency"], o.ship)
+        report = finish(report, target=target, capability=cap, status=status, reason=reason, seconds=seconds,
+                        shared_distillation=label, teacher_artifact=baseline.record, ship=o.ship)
+        log_near_chance(report)
         write_target_reports(report, artifact.folder)
     except Exception as exc:  # noqa: BLE001
         return _error(target, "validation", exc, ctx, artifact)
-    return TargetResult(target.name, status, reason, report, artifact, baseline.artifact, student=trained.model,
-                        history=trained.history)
+    # results keep report.json's dict for users; readers type it with Report.from_dict
+    return TargetResult(target.name, status, reason, report.to_dict(), artifact, baseline.artifact,
+                        student=trained.model, history=trained.history)
 
 
 def _validate_or_explain(artifact: Artifact, target: Target, trained, config, ctx: BuildContext, cap: Capability,
-                         started: float) -> tuple[Status, str, dict, Artifact]:
+                         started: float) -> tuple[Status, str, Report, Artifact]:
     """(status, reason, report, artifact): run the artifact here if its runtime is here, else say why not."""
     if cap.run:
         try:
-            report, passed, artifact = validate_target(artifact, target, trained, config, ctx, cap.latency_here,
-                                                       started)
-            status = Status.PASSED if passed else Status.FAILED
-            return status, "; ".join(report["gate"]["reasons"]), report, artifact
+            report, gate, artifact = validate_target(artifact, target, trained, config, ctx, cap.latency_here,
+                                                     started)
+            return gate.status, "; ".join(gate.reasons), report, artifact
         except NotRunHere as exc:  # the backend runs here, but not on this target's device (e.g. an NPU)
             why = str(exc)
     else:
         why = cap.run_reason
-    reason = why if why.startswith("not run here") or "not run here:" in why else f"not run here: {why}"
-    report = partial_report(target=target, artifact=artifact, data=ctx.data,
-                            teacher_logits=ctx.teacher_view["logits"], teacher_info=ctx.teacher_info, trained=trained,
-                            loss=ctx.loss, config=config, reason=reason, seconds=time.perf_counter() - started)
-    add_chance_warnings(report)  # a teacher or student near chance: report["warnings"]
-    return Status.NOT_RUN, report["gate"]["reasons"][0], report, artifact
+    reason = f"{Status.NOT_RUN}: {why.removeprefix(f'{Status.NOT_RUN}: ')}"  # the prefix once, whoever wrote it
+    report = assemble(target=target, data=ctx.data, teacher_info=ctx.teacher_info, student=trained.model,
+                      artifact=artifact, not_run=reason, loss=ctx.loss, config=config, history=trained.history,
+                      resumed_from_epoch=trained.resumed_from_epoch, seconds=time.perf_counter() - started,
+                      search=getattr(trained.model, "edgekd_search", None),
+                      **not_run_pieces(target=target, artifact=artifact, data=ctx.data,
+                                       teacher_logits=ctx.teacher_view["logits"], student=trained.model))
+    return Status.NOT_RUN, reason, report, artifact
 
 
 def validate_target(artifact: Artifact, target: Target, trained, config, ctx: BuildContext, measure_latency: bool,
-                    started: float) -> tuple[dict, bool, Artifact]:
-    """(the report, whether its gate passed, the artifact): the artifact validated in its runtime against the teacher;
+                    started: float) -> tuple[Report, GateSection, Artifact]:
+    """(the report, its gate, the artifact): the artifact validated in its runtime against the teacher;
     where the gate fails and sensitive layers can stay float, rebuilt that way and validated again."""
     model, o = trained.model, ctx.options
     threads = target.latency.threads
     validation = validate(artifact, ctx.teacher, ctx.data.val, model, threads=threads, latency_runs=o.latency_runs,
                           measure_latency=measure_latency)
-    gate = evaluate_gate(target, validation)
-    if not gate["passed"] and can_recover(artifact, target, validation):
+    gate = gate_of(target, validation)
+    if gate.status is Status.FAILED and can_recover(artifact, target, validation):
         artifact = recover_accuracy(model, target, ctx.data.train, ctx.data.val, ctx.teacher, artifact.folder.parent,
-                                    artifact, gate, spec=ctx.data.spec)[0]
+                                    artifact, gate.to_dict(), spec=ctx.data.spec)[0]
         validation = validate(artifact, ctx.teacher, ctx.data.val, model, threads=threads,
                               latency_runs=o.latency_runs, measure_latency=measure_latency)
-        gate = evaluate_gate(target, validation)
-    report = build_report(target=target, artifact=artifact, validation=validation, gate=gate, data=ctx.data,
-                          teacher_info=ctx.teacher_info, student=model, loss=ctx.loss, config=config,
-                          history=trained.history, resumed_from=trained.resumed_from_epoch,
-                          seconds=time.perf_counter() - started, search=getattr(model, "edgekd_search", None))
-    report["artifact"].update(report_prediction(report, target))  # predicted vs measured latency
-    add_chance_warnings(report)  # a teacher or student near chance: report["warnings"]
-    return report, gate["passed"], artifact
+        gate = gate_of(target, validation)
+    report = assemble(target=target, data=ctx.data, teacher_info=ctx.teacher_info, student=model, artifact=artifact,
+                      gate=gate, loss=ctx.loss, config=config, history=trained.history,
+                      resumed_from_epoch=trained.resumed_from_epoch, seconds=time.perf_counter() - started,
+                      search=getattr(model, "edgekd_search", None),
+                      **validation_pieces(validation, ctx.teacher_view["per_class_accuracy"]))
+    return report, gate, artifact
 
 
 def _error(target: Target, stage: str, exc: Exception, ctx: BuildContext,

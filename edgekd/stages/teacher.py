@@ -7,7 +7,7 @@ import logging
 import torch
 from torch import nn
 
-from edgekd.chance import chance_warnings
+from edgekd.chance import near_chance_warnings
 from edgekd.distill.losses import CE
 from edgekd.distill.trainer import TrainConfig, evaluate, fit, predict
 from edgekd.errors import DataError
@@ -31,8 +31,9 @@ def prepare_teacher(teacher: nn.Module | None, data: Data, seed: int, progress: 
     check_teacher_fits(teacher, data)
     info["params"] = sum(p.numel() for p in teacher.parameters())
     accuracy = info["val_accuracy"] if "val_accuracy" in info else evaluate(teacher.eval(), data.val)
-    for warning in chance_warnings({"dataset": {"classes": list(data.spec.labels), "train": len(data.train)},
-                                    "teacher": {"accuracy": accuracy, "recipe": info.get("recipe")}}):
+    epochs = (info.get("recipe") or {}).get("epochs")  # known for edgekd's default teacher only
+    for warning in near_chance_warnings(len(data.spec.labels), len(data.train), {"teacher": accuracy},
+                                        {"teacher": epochs}):
         log.warning("%s", warning["message"])  # once per build; each report records it too
     return teacher.eval(), info
 

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from edgekd.baseline import attach_baseline
 from edgekd.capability import Capability, latency_record
 from edgekd.distill import TrainConfig
 from edgekd.distill.losses import KD
@@ -109,10 +108,14 @@ def test_baseline_sections_match_the_baseline_module_and_leave_the_report_alone(
     before = copy.deepcopy(report.to_dict())
     sections = baseline_sections(report, teacher, latency, "auto")
     assert report.to_dict() == before
-    legacy = report.to_dict()
-    attach_baseline(legacy, teacher, latency, "auto")
-    assert [s.to_dict() for s in sections] == [legacy["teacher_artifact"], legacy["versus_teacher"], legacy["ship"]]
-    assert sections[1].speedup_vs_compiled_teacher == pytest.approx(1.5) and sections[2].choice == "student"
+    t, versus, ship = sections
+    assert t.to_dict() == teacher  # the compiled teacher's record, as compile_teacher wrote it
+    assert versus.speedup_vs_compiled_teacher == pytest.approx(0.3 / 0.2) and versus.speedup_basis == "measured"
+    assert versus.accuracy_delta_points == pytest.approx((report.artifact.accuracy - 0.975) * 100)
+    assert versus.size_ratio == pytest.approx(4000 / report.artifact.size_bytes)
+    assert versus.student_faster is True and versus.teacher_fits is True
+    assert (ship.requested, ship.choice) == ("auto", "student")
+    assert ship.artifact == f"{TARGET.name}/{report.artifact.path}"
 
 
 def test_latency_record_predicts_without_changing_the_report():
@@ -164,7 +167,9 @@ def test_finish_gives_the_report_the_stages_used_to_patch_together(validated):
     legacy["artifact"].update(report_prediction(legacy, TARGET))
     legacy["run"] = {"status": status, "reason": "r", "capability": cap.__dict__, "shared_distillation": "fp32",
                      "latency": latency_record(legacy, cap, TARGET), "seconds": seconds}
-    attach_baseline(legacy, dict(TEACHER_RECORD), legacy["run"]["latency"], "auto")
+    typed = Report.from_dict(legacy)
+    sections = baseline_sections(typed, dict(TEACHER_RECORD), typed.latency, "auto")  # checked on its own above
+    legacy["teacher_artifact"], legacy["versus_teacher"], legacy["ship"] = (x.to_dict() for x in sections)
     before = built.to_dict()
     done = finish(built, target=TARGET, capability=cap, status=status, reason="r", seconds=seconds,
                   shared_distillation="fp32", teacher_artifact=dict(TEACHER_RECORD), ship="auto")
