@@ -95,6 +95,31 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+# orchestration sits above the wings; a wing importing upward hides the build's real order
+LAYERS = {"cli": 3, "pipeline": 2, "matrix": 2, "stages": 1}
+
+
+def unit(module: str) -> str:
+    """edgekd.backends.onnxruntime -> backends: the subpackage (or top-level module) a module belongs to."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "edgekd"
+
+
+def package_view(both: dict[str, set[str]]) -> dict:
+    """Cycles between subpackages and upward edges into the orchestration layers, in-function imports included."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    upward = []
+    for src, targets in both.items():
+        for dst in targets:
+            a, b = unit(src), unit(dst)
+            if a == b or "edgekd" in (a, b):
+                continue
+            graph[a].add(b)
+            if LAYERS.get(b, 0) > LAYERS.get(a, 0):
+                upward.append(f"{src} -> {dst}")
+    return {"subpackage_cycles": cycles(dict(graph)), "upward_edges": sorted(upward)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
@@ -112,10 +137,16 @@ def main() -> None:
     result = {"modules": len(modules), "cycles_module_level": cycles(top), "cycles_with_function_imports":
               cycles(dict(both)), "in_function_imports": sum(in_function.values()),
               "in_function_imports_by_module": dict(sorted(in_function.items(), key=lambda kv: -kv[1])),
-              "modules_over_400_lines": long}
+              "modules_over_400_lines": long, **package_view(dict(both))}
     print(f"modules {result['modules']}; cycles (module level) {len(result['cycles_module_level'])}; "
           f"cycles counting in-function imports {len(result['cycles_with_function_imports'])}; "
           f"in-function imports {result['in_function_imports']}; modules over 400 lines {len(long)}")
+    print(f"subpackage cycles {len(result['subpackage_cycles'])}; upward edges into stages/pipeline/matrix/cli "
+          f"{len(result['upward_edges'])}")
+    for comp in result["subpackage_cycles"]:
+        print("  subpackage cycle:", " <-> ".join(comp))
+    for edge in result["upward_edges"]:
+        print("  upward:", edge)
     for comp in result["cycles_with_function_imports"]:
         print("  cycle:", " <-> ".join(comp) if len(comp) < 6 else f"{len(comp)} modules incl. {', '.join(comp[:5])}")
     if args.json:

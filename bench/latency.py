@@ -30,7 +30,7 @@ from edgekd.hw.fit import compile_onnx
 from edgekd.hw.model import ProfileLatencyModel, profile_path
 from edgekd.hw.profiler import profile
 from edgekd.hw.sampling import sample_archs
-from edgekd.report.environment import environment
+from edgekd.hw.environment import environment
 
 SHAPE = (1, 28, 28)
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -30,7 +30,7 @@ from edgekd.hw.kernel_model import KernelLatencyModel, fit_kernel_model
 from edgekd.hw.kernels import Kernel, runtime_kernels
 from edgekd.hw.model import latency_model
 from edgekd.hw.sampling import sample_archs
-from edgekd.report.environment import environment
+from edgekd.hw.environment import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 96, 96), (3, 224, 224)]

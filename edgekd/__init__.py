@@ -1,8 +1,24 @@
 """edgekd: distilled students, compiled and validated per device.
 
-The public verbs are ``build``, ``load``, ``compile``, ``validate`` (and, as they land,
-``distill`` and ``search``). Submodules are imported on first use so ``import edgekd``
-stays light.
+The public verbs are ``build``, ``build_all``, ``load``, ``compile``, ``validate``, ``distill`` and
+``search``. Submodules are imported on first use so ``import edgekd`` stays light.
+
+Architecture — where each stage lives and what it may import (``tests/test_architecture.py``):
+
+* ``pipeline.build`` and ``matrix.build_all`` call ``matrix.run_build``, the one orchestrator; the
+  ``edgekd`` command (``cli/``) calls them.
+* ``stages/`` holds the stages as public functions over one ``BuildContext``, in order:
+  ``preflight`` (every argument checked before any work), ``data``, ``teacher``, ``student`` (the
+  teacher compiled for each target first, then the student searched or taken), ``distill``,
+  ``deliver`` (compile, validate in the runtime or say why not, report beside the teacher).
+* The wings below the stages do one job each and never import a stage, the orchestrator or the
+  CLI: ``report`` (one builder of the typed report; writers), ``baseline``, ``search``,
+  ``validate``, ``compile``/``compiler``, ``distill``, ``hw`` (latency models), ``backends``,
+  ``quant``, ``calibrate``, ``models``, ``data``.
+* At the bottom, importable by all: ``schema`` (``Status``, the typed report), ``targets``,
+  ``registry``, ``errors``, ``_io``, ``outdir``.
+* No two subpackages import each other, even inside functions; imports sit at module top except
+  heavy optional SDKs (ONNX Runtime, OpenVINO, Core ML, ExecuTorch, LiteRT, NNCF), imported on first use.
 """
 
 from __future__ import annotations

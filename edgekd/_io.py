@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from edgekd.outdir import no_space
+from edgekd.errors import OutputError
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -81,3 +82,10 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "edgekd"
     )
     return Path(root)
+
+
+def no_space(exc: OSError, path: str | Path) -> OutputError | None:
+    """The one-line error for a full disk, or None when ``exc`` is something else."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"no space left on {path}")
+    return None

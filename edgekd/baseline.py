@@ -19,7 +19,7 @@ from edgekd.backends.base import Artifact
 from edgekd.capability import capability
 from edgekd.compile import compile as compile_model
 from edgekd.errors import ConfigError, DataError, MissingExtraError, NotRunHere
-from edgekd.report.schema import TEACHER_RUN, Status, within_budget
+from edgekd.schema.sections import TEACHER_RUN, Status, within_budget
 from edgekd.validate import evaluate_gate, validate
 from edgekd.validate.speed import speed_gate
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from edgekd.backends.base import _TABLE, get_backend
 from edgekd.hw.model import report_prediction
-from edgekd.report.record import LatencyRecord, Report
-from edgekd.report.schema import Prediction, within_budget
+from edgekd.schema.record import LatencyRecord, Report
+from edgekd.schema.sections import Prediction, within_budget
 from edgekd.targets import Target
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 from edgekd.compile import compile as compile_model
 from edgekd.data.builtin import load_train_val
 from edgekd.errors import ConfigError
-# fp32_onnx_of: the ONNX-based backends still import it from here (compat: their home is edgekd.models.loading)
-from edgekd.models.loading import fp32_onnx_of, input_hw, load_user_model  # noqa: F401
+from edgekd.models.loading import input_hw, load_user_model
 from edgekd.targets import load_target
 
-__all__ = ["fp32_onnx_of", "run_compile"]
+__all__ = ["run_compile"]
 
 
 def run_compile(model_path: Path, target: str, out: Path, *, arch: Path | None = None, dataset: str | None = None,

@@ -19,39 +19,23 @@ import torch
 
 from edgekd.distill.losses import KD
 from edgekd.distill.qad import check_qat_teacher
-from edgekd.errors import ConfigError
-from edgekd.outdir import guarded
 from edgekd.report.outputs import write_outputs
-from edgekd.report.schema import STATUSES, Status  # noqa: F401 - STATUSES re-exported
+from edgekd.schema.sections import STATUSES, Status  # noqa: F401 - STATUSES re-exported
 from edgekd.report.versus import check_ship
 from edgekd.seeding import deterministic
 from edgekd.stages.context import BuildContext, BuildOptions
 from edgekd.stages.data import prepare_data
 from edgekd.stages.deliver import deliver_target, for_target
 from edgekd.stages.distill import distill_group
+from edgekd.stages.preflight import guarded, resolve_targets
 from edgekd.stages.results import MatrixResult, TargetResult
 from edgekd.stages.student import Plan, distill_groups, plan_group, prepare_student, share_groups
 from edgekd.stages.teacher import prepare_teacher, teacher_view
-from edgekd.targets import Target, list_targets, load_target
 
 log = logging.getLogger(__name__)
 
 PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = Status  # the statuses' older names
 __all__ = ["MatrixResult", "TargetResult", "build_all", "resolve_targets", "run_build"]
-
-
-def resolve_targets(targets=None) -> list[Target]:
-    """Target names, paths or objects → validated targets (all of them for None), duplicates dropped."""
-    if targets is None:
-        found = list_targets()
-    else:
-        found = [load_target(t) for t in ([targets] if isinstance(targets, (str, Target)) else targets)]
-    unique: dict[str, Target] = {}
-    for t in found:
-        unique.setdefault(t.name, t)
-    if not unique:
-        raise ConfigError("no targets to build: none given and none found in the targets folders")
-    return list(unique.values())
 
 
 @guarded("targets")  # checks every argument, then locks out_dir and supersedes old reports

@@ -7,12 +7,12 @@ so a bad name or a user's own folder of the same name never loses data.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
 from pathlib import Path
 
+from edgekd._io import write_json
 from edgekd.errors import ConfigError, LockedError, OutputError
 
 log = logging.getLogger(__name__)
@@ -93,13 +93,6 @@ def check_writable(out: str | Path) -> None:
         raise OutputError(f"--out {out}: {existing} is not writable")
 
 
-def no_space(exc: OSError, path: str | Path) -> OutputError | None:
-    """The one-line error for a full disk, or None when ``exc`` is something else."""
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"no space left on {path}")
-    return None
-
-
 # one build at a time, and no report left claiming success over a rebuild that did not finish -----------------
 
 LOCK = ".edgekd.lock"
@@ -160,8 +153,6 @@ def supersede(out: str | Path, targets: list[str]) -> list[Path]:
 
 
 def _write_state(out: Path, state: str, targets: list[str], error: str | None = None) -> None:
-    from edgekd._io import write_json
-
     record = {"state": state, "pid": os.getpid(), "targets": targets,
               "note": "reports named *.superseded belong to an earlier build; they do not describe the artifacts"}
     if error:
@@ -220,29 +211,3 @@ class BuildTransaction:
             except FileNotFoundError:
                 out[name] = None
         return out
-
-
-def guarded(target_arg: str):
-    """Decorate ``build``/``build_all``: check every argument up front, then run inside a BuildTransaction.
-
-    ``target_arg`` names the parameter holding the target(s) (``target`` or ``targets``).
-    """
-    import functools
-    import inspect
-
-    def wrap(func):
-        signature = inspect.signature(func)
-
-        @functools.wraps(func)
-        def run(*args, **kwargs):
-            from edgekd.preflight import check_build
-
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            names = check_build(bound.arguments, target_arg)
-            with BuildTransaction(bound.arguments["out_dir"], names):
-                return func(*args, **kwargs)
-
-        return run
-
-    return wrap

@@ -16,9 +16,9 @@ from edgekd.data.spec import PreprocessSpec
 from edgekd.distill.losses import DistillLoss
 from edgekd.errors import MissingExtraError
 from edgekd.matrix import run_build
-from edgekd.outdir import guarded
-from edgekd.report.record import Report
+from edgekd.schema.record import Report
 from edgekd.stages.context import BuildOptions
+from edgekd.stages.preflight import guarded
 from edgekd.targets import Target
 
 

@@ -12,8 +12,8 @@ from edgekd.backends.base import Artifact
 from edgekd.data.spec import PreprocessSpec
 from edgekd.errors import DataError
 from edgekd.report.manifest import file_sha256
-from edgekd.report.record import Report
-from edgekd.report.schema import Status
+from edgekd.schema.record import Report
+from edgekd.schema.sections import Status
 from edgekd.targets import load_target
 
 
@@ -197,7 +197,7 @@ def test_build_rejects_an_unknown_ship_choice_before_any_work(user_case, tmp_pat
 
 
 def test_choose_ship_follows_the_request_and_the_runtime_speed():
-    from edgekd.report.record import TeacherArtifactSection as Teacher, VersusSection as Versus
+    from edgekd.schema.record import TeacherArtifactSection as Teacher, VersusSection as Versus
     from edgekd.report.versus import choose_ship
 
     built = Teacher.from_dict({"path": "teacher/x/model.onnx", "status": "run here"})
@@ -213,7 +213,7 @@ def test_choose_ship_follows_the_request_and_the_runtime_speed():
 
 
 def test_teacher_fits_needs_both_the_budget_and_the_gate():
-    from edgekd.report.record import TeacherArtifactSection
+    from edgekd.schema.record import TeacherArtifactSection
     from edgekd.report.versus import teacher_fits
 
     def fits(within, gate):

@@ -32,7 +32,7 @@ import torch
 
 from edgekd._io import write_bytes, write_text
 from edgekd.backends.base import Artifact, Backend
-from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
 from edgekd.backends.tflite_runtime import LiteRTRunner, reference_runner
 from edgekd.calibrate import calibrate, calibrator_for, write_cache

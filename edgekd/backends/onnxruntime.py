@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.onnx_export import export_onnx, op_inventory
+from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError
 from edgekd.ort_session import ort_session
@@ -77,8 +78,6 @@ class OnnxRuntimeBackend(Backend):
         static = target.shapes.static_batch if target.shapes.batch == "static" else None
         input_shape = tuple(spec.input_shape)
         qat = qat_student(model, fmt, self.name)
-        from edgekd.compile_command import fp32_onnx_of  # a user's ONNX file is used as it is
-
         fp32 = fp32_onnx_of(model, input_shape, out_dir / "model.fp32.onnx", static) or \
             export_onnx(to_float(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32": fp32.name}

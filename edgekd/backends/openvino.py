@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.onnx_export import export_onnx, op_inventory
+from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, NotRunHere, require
 from edgekd.quant import to_float
@@ -132,8 +133,6 @@ class OpenVinoBackend(Backend):
         static = target.shapes.static_batch if target.shapes.batch == "static" or device == "NPU" else None
         input_shape = tuple(spec.input_shape)
         qat = fmt.is_quantized and qat_student(model, fmt, self.name)
-        from edgekd.compile_command import fp32_onnx_of  # a user's ONNX file is used as it is
-
         fp32_onnx = fp32_onnx_of(model, input_shape, out_dir / "model.fp32.onnx", static) or \
             export_onnx(to_float(model) if qat else model, input_shape, out_dir / "model.fp32.onnx", static)
         files = {"fp32_onnx": fp32_onnx.name, "fp32": _convert(fp32_onnx, out_dir / "model.fp32.xml").name}

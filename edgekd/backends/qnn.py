@@ -104,7 +104,7 @@ class QnnBackend(Backend):
 
     def compile(self, model, target, calib, out_dir: Path, spec, recipe=None, keep_float=None) -> Artifact:
         # torch, onnx and the quantizer: not needed by the context child, which imports this module
-        from edgekd.backends.export import export_onnx, op_inventory
+        from edgekd.onnx_export import export_onnx, op_inventory
         from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 
         fmt, out_dir = target.format, Path(out_dir)

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.backends.onnxruntime import OnnxRuntimeRunner
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, ConfigError, NotRunHere

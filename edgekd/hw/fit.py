@@ -39,7 +39,7 @@ def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symme
     """
     import torch
 
-    from edgekd.backends.export import export_onnx
+    from edgekd.onnx_export import export_onnx
     from edgekd.backends.onnxruntime import quantize_qdq
     from edgekd.models import create_student
 
@@ -297,7 +297,7 @@ def _measure_all(target, archs, input_shapes, precisions, deadline, progress, ti
 
 
 def _provenance(target, records: list[dict], seconds: float, seed: int) -> dict:
-    from edgekd.report.environment import environment
+    from edgekd.hw.environment import environment
 
     env = environment()
     stamps = sorted(r["measured_at"] for r in records if "measured_at" in r)

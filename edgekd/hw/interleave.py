@@ -85,7 +85,7 @@ def profile_many(models: dict[str, tuple[Path, tuple]], *, runtime: str | None =
         models: ``{name: (model file, (C, H, W))}``; all run in one runtime (default: from the suffix).
         cpu: pin the process to this CPU while timing (Linux only; recorded in ``env``).
     """
-    from edgekd.report.environment import cpu_model
+    from edgekd.hw.environment import cpu_model
 
     inputs, fns = {}, {}
     for name, (path, shape) in models.items():

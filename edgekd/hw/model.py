@@ -22,8 +22,8 @@ from edgekd.hw.base import LatencyModel
 from edgekd.hw.features import FEATURES, Block, blocks_of
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.models import list_students
-from edgekd.report.environment import cpu_model
-from edgekd.report.record import Report
+from edgekd.hw.environment import cpu_model
+from edgekd.schema.record import Report
 from edgekd.targets import load_target, search_dirs
 
 __all__ = ["LatencyModel", "ProfileLatencyModel", "FlopsLatencyModel", "VelaLatencyModel", "latency_model",

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgekd.errors import ConfigError, require
 from edgekd.ort_session import ort_session, session_options
-from edgekd.report.environment import cpu_model
+from edgekd.hw.environment import cpu_model
 from edgekd.runtime import load_file
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import onnx
 import torch
 
 from edgekd.backends.ethosu import run_vela
-from edgekd.backends.export import export_onnx
+from edgekd.onnx_export import export_onnx
 from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
 from edgekd.calibrate.collect import float_tensors
 from edgekd.hw.base import LatencyModel

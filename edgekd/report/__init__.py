@@ -1,7 +1,6 @@
-"""Reports: the typed record (schema, record), its one builder, and the JSON / Markdown / HTML writers.
+"""Reports: the one builder of the typed record (:mod:`edgekd.schema`) and the JSON / Markdown / HTML writers.
 
-Names are resolved on first use, so ``edgekd.report.environment`` (imported by the latency models)
-does not pull in the writers.
+Names are resolved on first use, so importing a report module does not pull in every writer.
 """
 
 from importlib import import_module

@@ -14,15 +14,13 @@ from pathlib import Path
 from edgekd.capability import latency_section
 from edgekd.chance import log_chance_warnings, near_chance_warnings
 from edgekd.hw.model import report_prediction
-from edgekd.report.environment import environment
-from edgekd.report.record import (ChanceWarning, LatencyRecord, Report, RunSection, SearchSection, ShipSection,
+from edgekd.hw.environment import environment
+from edgekd.schema.record import (ChanceWarning, LatencyRecord, Report, RunSection, SearchSection, ShipSection,
                                   TeacherArtifactSection, VersusSection)
-from edgekd.report.schema import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
+from edgekd.schema.sections import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
                                   Prediction, Status, TargetSection, within_budget)
 from edgekd.report.versus import baseline_sections
-
-NOT_RUN_METRICS = ("accuracy", "agreement_teacher", "kl_teacher", "cosine_teacher")
-
+from edgekd.validate.records import NOT_RUN_METRICS, judged_check
 
 def target_section(target) -> TargetSection:
     return TargetSection(name=target.name, backend=target.backend, device=target.device,
@@ -72,23 +70,9 @@ def artifact_section(artifact, target, measured: dict | None = None, *, referenc
     return section
 
 
-def judged_check(check: dict, max_accuracy_drop: float) -> dict:
-    """A reference check with ``within_accuracy_gate`` (a copy: the input is left as it was)."""
-    if "within_accuracy_gate" in check:
-        return check
-    return {**check, "within_accuracy_gate": check["accuracy_drop_points"] <= max_accuracy_drop}
-
-
 def not_run_gate(target, reason: str) -> GateSection:
     """The gate of an artifact that could not run here: undecided, never passed."""
     return GateSection.not_run(reason, target.gate.max_accuracy_drop, target.gate.min_agreement)
-
-
-def not_run_measurements(artifact, reason: str) -> dict:
-    """``validate()``'s ``artifact`` record of an artifact that could not run here: no figures, and why."""
-    return {"path": str(artifact.path), "backend": artifact.backend, "precision": artifact.precision,
-            "size_bytes": artifact.size_bytes, "status": Status.NOT_RUN.value, "not_run": reason,
-            **dict.fromkeys(NOT_RUN_METRICS)}
 
 
 def gate_section(gate: GateSection | dict) -> GateSection:

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekd.report import explain
-from edgekd.report.record import Report, VersusSection
-from edgekd.report.schema import Status
+from edgekd.schema.record import Report, VersusSection
+from edgekd.schema.sections import Status
 
 MATRIX_COLUMNS = ("target", "backend", "status", "artifact", "student fp32", "teacher", "agree w/ teacher",
                   "latency ms", "teacher artifact ms", "× vs compiled teacher", "× vs torch eager", "size KiB", "ships")

@@ -5,7 +5,7 @@ Numbers are rounded here for reading; report.json keeps full precision.
 
 from __future__ import annotations
 
-from edgekd.report.record import Report, SearchSection
+from edgekd.schema.record import Report, SearchSection
 
 TEACHER_FITS = ("the teacher compiled for this target already fits; a student buys {speed} more speed at "
                 "{points} points")

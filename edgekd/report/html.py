@@ -12,8 +12,8 @@ from pathlib import Path
 
 from edgekd._io import write_text
 from edgekd.report import explain, plots, versus
-from edgekd.report.record import Report, SearchSection
-from edgekd.report.schema import ArtifactSection, Status
+from edgekd.schema.record import Report, SearchSection
+from edgekd.schema.sections import ArtifactSection, Status
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1180px;

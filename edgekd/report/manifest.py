@@ -15,9 +15,9 @@ import numpy as np
 from edgekd._io import write_json, write_text
 from edgekd.distill.trainer import predict
 from edgekd.report.builder import assemble, prediction_section, with_prediction
-from edgekd.report.environment import environment, versions
-from edgekd.report.record import Report
-from edgekd.report.schema import Status
+from edgekd.hw.environment import environment, versions
+from edgekd.schema.record import Report
+from edgekd.schema.sections import Status
 from edgekd.report.writers import markdown, reference_lines
 from edgekd.targets import NumericFormat, load_recipe
 from edgekd.validate import reference_check

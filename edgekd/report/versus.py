@@ -9,8 +9,8 @@ from html import escape
 
 from edgekd.errors import ConfigError
 from edgekd.report import explain
-from edgekd.report.record import LatencyRecord, Report, ShipSection, TeacherArtifactSection, VersusSection
-from edgekd.report.schema import Status
+from edgekd.schema.record import LatencyRecord, Report, ShipSection, TeacherArtifactSection, VersusSection
+from edgekd.schema.sections import Status
 
 SHIP_CHOICES = ("auto", "student", "teacher")
 SAME_BASIS = ("measured", "predicted")

@@ -7,8 +7,8 @@ from pathlib import Path
 from edgekd._io import write_json, write_text
 from edgekd.report import explain
 from edgekd.report.builder import assemble, dataset_section, target_section, validation_pieces
-from edgekd.report.record import REPORT_SCHEMA, Report, TeacherArtifactSection
-from edgekd.report.schema import TEACHER_RUN, GateSection, Status
+from edgekd.schema.record import REPORT_SCHEMA, Report, TeacherArtifactSection
+from edgekd.schema.sections import TEACHER_RUN, GateSection, Status
 
 __all__ = ["REPORT_SCHEMA", "build_report", "markdown", "target_and_dataset", "write_reports"]
 

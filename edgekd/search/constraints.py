@@ -38,7 +38,7 @@ def measure_onnx_ms(model: nn.Module, input_shape, threads: int = 1, runs: int =
     With ``budget_ms``, a candidate whose first few calls take over twice the budget is settled by
     those calls alone: big candidates would otherwise dominate the cost of a search.
     """
-    from edgekd.backends.export import export_onnx
+    from edgekd.onnx_export import export_onnx
     from edgekd.validate.latency import time_calls
 
     with tempfile.TemporaryDirectory(prefix="edgekd-search-") as tmp:

@@ -16,8 +16,8 @@ from edgekd.compile import compile as compile_model
 from edgekd.errors import MissingExtraError, NotRunHere
 from edgekd.report.builder import assemble, finish, log_near_chance, validation_pieces
 from edgekd.report.manifest import not_run_pieces, write_target_reports
-from edgekd.report.record import Report
-from edgekd.report.schema import GateSection, Status
+from edgekd.schema.record import Report
+from edgekd.schema.sections import GateSection, Status
 from edgekd.stages.context import BuildContext
 from edgekd.stages.results import TargetResult
 from edgekd.targets import Target

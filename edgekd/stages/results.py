@@ -8,12 +8,12 @@ from pathlib import Path
 from torch import nn
 
 from edgekd.backends.base import Artifact
-from edgekd.report.schema import Status
+from edgekd.schema.sections import Status
 
 
 @dataclass
 class TargetResult:
-    """One target's outcome: ``status`` is a :class:`~edgekd.report.schema.Status`."""
+    """One target's outcome: ``status`` is a :class:`~edgekd.schema.sections.Status`."""
 
     target: str
     status: Status

@@ -13,10 +13,10 @@ from edgekd.backends.base import Artifact, get_backend
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
 from edgekd.errors import NotRunHere
-from edgekd.report.builder import judged_check, not_run_measurements
 from edgekd.targets import load_target
 from edgekd.validate.gates import GateVerdict, evaluate_gate, gate_of
 from edgekd.validate.latency import runner_latency, torch_latency
+from edgekd.validate.records import judged_check, not_run_measurements
 from edgekd.validate.metrics import accuracy, compare
 
 __all__ = ["EMULATED_VALIDATE_SAMPLES", "GateVerdict", "evaluate_gate", "gate_of", "reference_check", "validate"]

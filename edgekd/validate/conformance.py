@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact, get_backend
 from edgekd.errors import NotRunHere
 from edgekd.targets import Target, load_target
@@ -96,10 +97,8 @@ def with_precision(target: str | Target, precision: str) -> Target:
 def run_conformance(model: nn.Module, target: str | Target, calib, x: np.ndarray, out_dir: str | Path,
                     precision: str = "int8") -> ConformanceResult:
     """Compile ``model`` for ``target`` at ``precision``, run it in its runtime, judge it vs torch."""
-    from edgekd.compile import compile as compile_model
-
     tgt = with_precision(target, precision)
-    artifact = compile_model(model, tgt, calib, out_dir)
+    artifact = compile_artifact(model, tgt, calib, out_dir)
     reference = reference_logits(model, x)
     result = check_artifact(artifact, reference, x)
     if result.status == "not run here" and "qdq_onnx" in artifact.files:

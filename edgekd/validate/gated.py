@@ -15,7 +15,7 @@ import torch
 from edgekd.backends.base import Artifact
 from edgekd.data.sources import as_array_data
 from edgekd.distill.trainer import predict
-from edgekd.report.schema import Status
+from edgekd.schema.sections import Status
 from edgekd.targets import load_target
 from edgekd.validate import validate
 from edgekd.validate.gates import GateVerdict, gate_of

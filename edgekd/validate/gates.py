@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from edgekd.report.schema import GateSection, Status
+from edgekd.schema.sections import GateSection, Status
 
 
 def gate_of(target, validation: dict) -> GateSection:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact
 from edgekd.errors import CompileError
 from edgekd.ort_session import ort_session
@@ -79,7 +80,6 @@ def can_recover(artifact: Artifact, target, validation: dict | None = None) -> b
 def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
                      calib_size=None, max_fraction: float = 0.5) -> tuple[Artifact, dict, dict]:
     """Keep the most sensitive layers in float until the gate passes; returns (artifact, validation, record)."""
-    from edgekd.compile import compile as compile_model
     from edgekd.data.sources import as_array_data
     from edgekd.validate import evaluate_gate, validate
 
@@ -93,7 +93,7 @@ def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Arti
     k, validation = 1, None
     while k <= limit:
         keep = [r["layer"] for r in ranking[:k]]
-        artifact = compile_model(model, target, calib, out_dir, spec=spec, calib_size=calib_size, keep_float=keep)
+        artifact = compile_artifact(model, target, calib, out_dir, spec=spec, calib_size=calib_size, keep_float=keep)
         validation = validate(artifact, teacher, val, model, threads=target.latency.threads, measure_latency=False)
         gate = evaluate_gate(target, validation)
         record["attempts"].append({"kept_float": keep, "accuracy": validation["artifact"]["accuracy"],

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.backends.export import export_onnx
+from edgekd.onnx_export import export_onnx
 from edgekd.calibrate import Entropy, Percentile, calibrate
 
 

@@ -102,7 +102,7 @@ def test_session_options_set_what_each_caller_asks():
 def test_ort_session_runs_a_model_and_refuses_options_twice(tmp_path):
     import torch
 
-    from edgekd.backends.export import export_onnx
+    from edgekd.onnx_export import export_onnx
 
     path = export_onnx(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)), (1, 2, 2), tmp_path / "m.onnx")
     session = ort_session(path, 1)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import edgekd
-from edgekd.backends.export import export_onnx
+from edgekd.onnx_export import export_onnx
 from edgekd.errors import CompileError
 
 pytest.importorskip("ai_edge_litert")

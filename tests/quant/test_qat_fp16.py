@@ -15,7 +15,7 @@ import torch
 from onnx import numpy_helper
 
 import edgekd
-from edgekd.backends.export import export_onnx, op_inventory
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.models import create_student
 from edgekd.quant import QConv2d, is_qat_model, to_float
 

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from edgekd.backends.export import export_onnx
+from edgekd.onnx_export import export_onnx
 from edgekd.errors import ConfigError
 from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 from edgekd.targets import NumericFormat, list_targets, load_recipe

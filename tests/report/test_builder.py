@@ -11,8 +11,8 @@ from edgekd.distill import TrainConfig
 from edgekd.distill.losses import KD
 from edgekd.hw.model import report_prediction
 from edgekd.report.builder import assemble, finish, run_section, validation_pieces
-from edgekd.report.record import Report
-from edgekd.report.schema import Status
+from edgekd.schema.record import Report
+from edgekd.schema.sections import Status
 from edgekd.report.versus import baseline_sections
 from edgekd.targets import load_target
 

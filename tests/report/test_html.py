@@ -2,7 +2,7 @@ import re
 from html import unescape
 
 from edgekd.report.html import render, write_html
-from edgekd.report.schema import Status
+from edgekd.schema.sections import Status
 
 
 def _row(page: str, target: str) -> str:

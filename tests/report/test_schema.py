@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from edgekd.report.record import LatencyRecord, Report
-from edgekd.report.schema import GateSection, Status, within_budget
+from edgekd.schema.record import LatencyRecord, Report
+from edgekd.schema.sections import GateSection, Status, within_budget
 
 
 

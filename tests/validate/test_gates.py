@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from edgekd.report.schema import Status
+from edgekd.schema.sections import Status
 from edgekd.targets import load_target
 from edgekd.validate.gates import GateVerdict, evaluate_gate, gate_of
 

@@ -1,12 +1,22 @@
-"""Up-front checks of a build's arguments: every bad input fails here, before anything is written or trained."""
+"""Up-front checks of a build's arguments: every bad input fails here, before anything is written or trained;
+:func:`guarded` runs them around ``build``/``build_all`` and then holds the output folder."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 from pathlib import Path
 
-from edgekd.errors import ConfigError
+import numpy as np
+
+from edgekd.backends.base import backend_entry
+from edgekd.compiler import MIN_CALIBRATION_SAMPLES
+from edgekd.data.builtin import data_request
+from edgekd.errors import ConfigError, DataError
+from edgekd.outdir import BuildTransaction, check_writable
+from edgekd.targets import Target, list_targets, load_recipe, load_target
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's common seed range
 MAX_EPOCHS = 100_000
@@ -56,10 +66,6 @@ def check_student_numbers(value, path: str = "student") -> None:
 def check_targets(targets, *, known_backend: bool = True) -> list:
     """Targets resolved, each with a calibration recipe found in the calibration folders and, with
     ``known_backend``, a registered backend (``build_all`` instead lists such a target "not built here")."""
-    from edgekd.backends.base import backend_entry
-    from edgekd.matrix import resolve_targets
-    from edgekd.targets import load_recipe
-
     chosen = resolve_targets(targets)
     for t in chosen:
         if known_backend:
@@ -69,9 +75,6 @@ def check_targets(targets, *, known_backend: bool = True) -> list:
 
 
 def _calib_size(value) -> None:
-    from edgekd.compile import MIN_CALIBRATION_SAMPLES
-    from edgekd.errors import DataError
-
     integer("calib_size", value, -(2**63), MAX_CALIB, optional=True)
     if value is not None and value < MIN_CALIBRATION_SAMPLES:  # compile's own wording, before any training
         raise DataError(f"calibration: {value} samples requested (calib_size); at least {MIN_CALIBRATION_SAMPLES} "
@@ -98,10 +101,6 @@ def check_settings(args: dict) -> None:
 
 def check_labels(args: dict) -> None:
     """Labels given as arrays: at least two classes (Datasets and DataLoaders are checked as they are read)."""
-    import numpy as np
-
-    from edgekd.errors import DataError
-
     train = args.get("train")
     if isinstance(train, (tuple, list)) and len(train) == 2:
         try:
@@ -115,18 +114,50 @@ def check_labels(args: dict) -> None:
 
 def check_build(args: dict, target_arg: str) -> list[str]:
     """All of a build's arguments checked; returns the target names it will write. Writes nothing."""
-    from edgekd.outdir import check_writable
-
     out = args.get("out_dir")
     if not isinstance(out, (str, Path)) or str(out) == "":
         raise ConfigError(f"out_dir: expected a folder path, got {out!r}")
     check_settings(args)
     check_labels(args)
     if args.get("train") is None:  # the built-in dataset or an image folder: checked without reading images
-        from edgekd.data.builtin import data_request
-
         data_request(*(args.get(k) for k in ("dataset", "data_dir", "val_dir", "image_size", "channels")))
     targets = args.get(target_arg)
     chosen = check_targets(targets, known_backend=target_arg == "target")  # one target: it must be buildable
     check_writable(Path(out))
     return [t.name for t in chosen]
+
+
+def resolve_targets(targets=None) -> list[Target]:
+    """Target names, paths or objects → validated targets (all of them for None), duplicates dropped."""
+    if targets is None:
+        found = list_targets()
+    else:
+        found = [load_target(t) for t in ([targets] if isinstance(targets, (str, Target)) else targets)]
+    unique: dict[str, Target] = {}
+    for t in found:
+        unique.setdefault(t.name, t)
+    if not unique:
+        raise ConfigError("no targets to build: none given and none found in the targets folders")
+    return list(unique.values())
+
+
+def guarded(target_arg: str):
+    """Decorate ``build``/``build_all``: check every argument up front, then run inside a BuildTransaction.
+
+    ``target_arg`` names the parameter holding the target(s) (``target`` or ``targets``).
+    """
+
+    def wrap(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            names = check_build(bound.arguments, target_arg)
+            with BuildTransaction(bound.arguments["out_dir"], names):
+                return func(*args, **kwargs)
+
+        return run
+
+    return wrap

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekd.report.schema import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
+from edgekd.schema.sections import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
                                   Section, Status, TargetSection, _extra, _given)
 
 REPORT_SCHEMA = "edgekd.report/1"

@@ -1,7 +1,7 @@
 """The typed vocabulary of a build's outcome, shared by the stages, the report writers and the CLI.
 
 :class:`Status` is one target's outcome. The section dataclasses below are the parts of report.json
-(the whole record is :class:`edgekd.report.record.Report`). Each section writes exactly the keys
+(the whole record is :class:`edgekd.schema.record.Report`). Each section writes exactly the keys
 report.json has always had (``to_dict``) and reads any report.json, old or partial (``from_dict``):
 keys a section does not type are kept in ``extra`` and written back unchanged.
 """
