@@ -187,7 +187,7 @@ PARTS_ORDER = {"eager": -1, **{p: i for i, p in enumerate(PARTS)}}
 
 def _fp32_onnx(model, size: int, work: Path) -> Path:
     """The fp32 ONNX the peers quantize: edgekd's own export (dynamic batch), as ONNX Runtime's artifact has it."""
-    from edgekd.backends.export import export_onnx
+    from edgekd.onnx_export import export_onnx
 
     return export_onnx(model, (3, size, size), work / "peer_fp32.onnx")
 
