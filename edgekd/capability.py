@@ -7,7 +7,7 @@ import platform
 import re
 from dataclasses import dataclass
 
-from edgekd.backends.base import _TABLE, get_backend
+from edgekd.backends.base import BACKENDS, backend_entry, get_backend
 from edgekd.hw.model import report_prediction
 from edgekd.schema.record import LatencyRecord, Report
 from edgekd.schema.sections import Prediction, within_budget
@@ -31,20 +31,16 @@ class Capability:
 def capability(target: Target) -> Capability:
     """Whether ``target`` can be built, validated and timed on this machine, with the reason when not."""
     name = target.backend
-    if name not in _TABLE:
+    if name not in BACKENDS:
         why = f"backend {name!r} not available (no edgekd backend module registered for it)"
         return Capability(target.name, name, False, why, False, why, False, why)
     try:
         backend = get_backend(name)
     except ImportError as exc:
-        why = f"backend {name!r} not available ({exc}); pip install 'edgekd[{_TABLE[name].extra}]'"
+        why = f"backend {name!r} not available ({exc}); pip install 'edgekd[{backend_entry(name).extra}]'"
         return Capability(target.name, name, False, why, False, why, False, why)
-    can_build, build_reason = True, ""
-    if hasattr(backend, "can_compile"):  # optional: backends whose compile needs an SDK not installed here
-        can_build, build_reason = backend.can_compile()
-    # optional per-target check (a backend may run here on one device, e.g. a CPU, but not another, e.g. an NPU)
-    run, run_reason = backend.is_available_for(target) if hasattr(backend, "is_available_for") else \
-        backend.is_available()
+    can_build, build_reason = backend.can_compile()
+    run, run_reason = backend.is_available_for(target)  # per target: a backend may run on a CPU here, not an NPU
     host = platform.machine()
     if run and target.arch and target.arch not in (host, _ALIASES.get(host)):
         return Capability(target.name, name, can_build, build_reason, True, "", False,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
@@ -184,9 +183,6 @@ BACKENDS.add("coreml", BackendEntry("edgekd.backends.coreml", "coreml",
                                     "Core ML .mlpackage, fp16 / int8 weights / W8A8"))
 BACKENDS.add("executorch", BackendEntry("edgekd.backends.executorch", "executorch",
                                         "ExecuTorch XNNPACK .pte, fp32 and int8"))
-
-# Read-only name -> entry view, kept for callers that index the table (capability.py, doctor).
-_TABLE: Mapping[str, BackendEntry] = MappingProxyType({name: BACKENDS.get(name) for name in BACKENDS})
 
 
 def list_backends() -> list[str]:

@@ -53,7 +53,7 @@ def _has_reference(backend: str) -> bool:
     from edgekd.backends.base import get_backend  # inside route_logs, as above
 
     try:
-        return hasattr(get_backend(backend), "reference")
+        return get_backend(backend).has_reference
     except ImportError:
         return False
 

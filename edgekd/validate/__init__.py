@@ -16,6 +16,7 @@ from edgekd.errors import NotRunHere
 from edgekd.targets import load_target
 from edgekd.validate.gates import GateVerdict, evaluate_gate, gate_of
 from edgekd.validate.latency import runner_latency, torch_latency
+from edgekd.validate.progress import run_with_progress
 from edgekd.validate.records import judged_check, not_run_measurements
 from edgekd.validate.metrics import accuracy, compare
 
@@ -42,7 +43,7 @@ def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: t
         artifact = Artifact.read(artifact)
     data = as_array_data(val, "val")
     backend = get_backend(artifact.backend)
-    emulated = bool(getattr(backend, "emulated", False))
+    emulated = backend.emulated
     available = len(data)
     data = _capped(data, validate_samples, emulated, artifact)
     x, y = data.numpy()
@@ -53,7 +54,6 @@ def validate(artifact: Artifact | str, teacher: torch.nn.Module, val, student: t
         return _with_gate(report, artifact, target, available)
     teacher_logits = predict(teacher, data.x).numpy()
     student_logits = predict(student, data.x).numpy() if student is not None else None
-    from edgekd.validate.progress import run_with_progress
 
     started = time.perf_counter()
     artifact_logits = np.asarray(run_with_progress(runner, x, emulated if progress is None else progress,
@@ -131,7 +131,7 @@ def reference_check(artifact: Artifact, x: np.ndarray, y: np.ndarray, teacher_lo
     """Where the device is absent but the backend can run the same quantized graph in a reference
     runtime here (``backend.reference``), its accuracy and agreement, labelled as not the device's."""
     backend = get_backend(artifact.backend)
-    if not hasattr(backend, "reference"):
+    if not backend.has_reference:
         return None
     try:
         reference = backend.reference(artifact)

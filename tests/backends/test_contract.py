@@ -29,7 +29,7 @@ def test_backend_subclasses_the_contract_under_its_registry_name(name):
 @pytest.mark.parametrize("name", list_backends())
 def test_backend_defaults_answer_as_the_old_probes(name):
     backend = get_backend(name)
-    # capability.py / cli.py / validate ask hasattr(backend, "reference"): only real reference runtimes say yes
+    # the declared has_reference and a hasattr probe agree: only real reference runtimes say yes
     assert hasattr(backend, "reference") == backend.has_reference == (name in HAS_REFERENCE)
     assert backend.accepts_qat == (name in ACCEPTS_QAT)
     assert isinstance(backend.emulated, bool)

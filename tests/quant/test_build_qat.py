@@ -61,7 +61,7 @@ def test_every_buildable_target_compiles_a_qat_student(digits, tmp_path):
         artifact = edgekd.compile(qat, target, train, tmp_path, spec=spec)
         ops = artifact.details.get("exported_ops") or {}
         assert not {"Round", "Div"} & set(ops), f"{target.name}: fake-quant arithmetic exported: {ops}"
-        if getattr(get_backend(target.backend), "accepts_qat", False):  # learned scales carried
+        if get_backend(target.backend).accepts_qat:  # learned scales carried
             assert artifact.details["quantization"].startswith("qat"), target.name
         elif not target.format.is_quantized:
             assert "fp16-exact weights" in artifact.details["qat"], target.name
