@@ -18,22 +18,8 @@ from edgekd.quant import to_float
 from edgekd.quant.export import export_qdq
 from edgekd.quant.qdq import QDQConfig, qat_student, qdq_summary, quantize_onnx
 
-__all__ = ["BACKEND", "OnnxRuntimeBackend", "OnnxRuntimeRunner", "qdq_summary", "quantize_qdq", "runtime_ops"]
+__all__ = ["BACKEND", "OnnxRuntimeBackend", "OnnxRuntimeRunner", "qdq_summary", "runtime_ops"]
 log = logging.getLogger(__name__)
-
-
-def quantize_qdq(fp32_path: Path, out_path: Path, calib: np.ndarray, *, method: str = "minmax",
-                 percentile: float = 99.99, symmetric_activations: bool = False, per_channel: bool = True,
-                 static_batch: int | None = None, cache_path: Path | None = None,
-                 nodes_to_exclude: list[str] | None = None) -> Path:
-    """The old keyword spelling of :func:`edgekd.quant.qdq.quantize_onnx` (symmetric activations are int8,
-    asymmetric ones uint8), kept for edgekd.hw.fit and edgekd.validate.sensitivity; new code passes a
-    :class:`~edgekd.quant.qdq.QDQConfig`."""
-    config = QDQConfig(activations="int8" if symmetric_activations else "uint8",
-                       activation_symmetric=symmetric_activations, per_channel=per_channel, method=method,
-                       percentile=percentile)
-    return quantize_onnx(fp32_path, out_path, calib, config, static_batch=static_batch, cache_path=cache_path,
-                         keep_float=nodes_to_exclude)
 
 
 def runtime_ops(path: Path) -> dict[str, int]:
@@ -64,6 +50,7 @@ class OnnxRuntimeBackend(Backend):
 
     def is_available(self) -> tuple[bool, str]:
         try:
+            # heavy SDK: imported on first use
             import onnxruntime  # noqa: F401
         except ImportError as exc:
             return False, f"onnxruntime is not importable: {exc}"

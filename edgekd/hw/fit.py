@@ -9,6 +9,7 @@ fill the lookup table and train the boosted trees; whole-network times fit the o
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 import tempfile
@@ -17,12 +18,21 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from edgekd._io import write_text
 from edgekd.errors import ConfigError
 from edgekd.hw import trees
+from edgekd.hw.environment import environment
 from edgekd.hw.features import FEATURES, arch_key, attribute, blocks_of, exported_ops
+from edgekd.hw.interleave import profile_many
 from edgekd.hw.model import PROFILE_SCHEMA, profile_path, target_precision
 from edgekd.hw.profiler import profile_nodes, runtime_version
+from edgekd.hw.sampling import sample_archs
+from edgekd.models import create_student
+from edgekd.onnx_export import export_onnx
+from edgekd.quant.qdq import QDQConfig, quantize_onnx
+from edgekd.targets import load_target
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +47,6 @@ def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symme
 
     Returns ``(fp32 file, file the runtime runs)``; both are the same file for fp32.
     """
-    import torch
-
-    from edgekd.onnx_export import export_onnx
-    from edgekd.backends.onnxruntime import quantize_qdq
-    from edgekd.models import create_student
-
     torch.manual_seed(seed)
     kwargs = dict(arch)
     model = create_student(kwargs.pop("name"), tuple(input_shape), 10, **kwargs).eval()
@@ -56,8 +60,9 @@ def compile_onnx(arch: dict, input_shape, precision: str, folder: Path, *, symme
     level = root.level
     root.setLevel(max(level, logging.WARNING))  # ONNX Runtime's quantizer logs every bias copy on the root logger
     try:
-        return fp32, quantize_qdq(fp32, Path(folder) / "int8.onnx", calib,
-                                  symmetric_activations=symmetric_activations)
+        config = QDQConfig(activations="int8" if symmetric_activations else "uint8",
+                           activation_symmetric=symmetric_activations, method="minmax", percentile=99.99)
+        return fp32, quantize_onnx(fp32, Path(folder) / "int8.onnx", calib, config)
     finally:
         root.setLevel(level)
 
@@ -81,8 +86,6 @@ def measure_networks(jobs: list[tuple[dict, tuple, str]], *, threads: int = 1, s
     Interleaving spreads machine drift over all of them; each record's ``spread`` is that network's
     repeatability over ``rounds`` interleaved rounds.
     """
-    from edgekd.hw.interleave import profile_many
-
     with tempfile.TemporaryDirectory() as tmp:
         built = []
         for i, (arch, shape, precision) in enumerate(jobs):
@@ -193,6 +196,7 @@ def _kernels(blocks, kernels: dict) -> int:
 
 def _overhead(nets, sums, kernels) -> tuple[list[float], dict]:
     """measured = scale · Σ block + base + per_kernel · kernels, by relative non-negative least squares."""
+    # heavy optional package: imported on first use
     from scipy.optimize import nnls
 
     a = np.array([[s, 1.0, _kernels(blocks, kernels)] for s, (_, blocks) in zip(sums, nets)])
@@ -222,9 +226,6 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
         rounds, runs: interleaved timing rounds per group of networks and calls per round.
         cpu: pin the process to this CPU while timing (Linux).
     """
-    from edgekd.hw.sampling import sample_archs
-    from edgekd.targets import load_target
-
     target = load_target(target)
     if target.backend not in FITTABLE or target.device != "cpu":
         raise ConfigError(f"{target.name}: runs {target.backend} on {target.device}; latency profiles are fitted "
@@ -246,8 +247,6 @@ def fit_records(target, records: list[dict], precisions, *, out: Path | None = N
 
     ``provenance`` overrides recorded fields (e.g. the load average and a note when refitting
     earlier measurements)."""
-    from edgekd.targets import load_target
-
     target = load_target(target)
     data = {"schema": PROFILE_SCHEMA, "target": target.name,
             "provenance": {**_provenance(target, records, seconds, seed), **(provenance or {})},
@@ -260,10 +259,6 @@ def fit_records(target, records: list[dict], precisions, *, out: Path | None = N
 
 def write_profile(path: Path, data: dict) -> Path:
     """Provenance pretty-printed for people; tables and trees one line per entry to keep the file small."""
-    import json
-
-    from edgekd._io import write_text
-
     def dump(value, indent):
         if isinstance(value, dict) and indent < 3:
             items = [f'{" " * (indent + 1) * 2}{json.dumps(k)}: {dump(v, indent + 1)}' for k, v in value.items()]
@@ -297,8 +292,6 @@ def _measure_all(target, archs, input_shapes, precisions, deadline, progress, ti
 
 
 def _provenance(target, records: list[dict], seconds: float, seed: int) -> dict:
-    from edgekd.hw.environment import environment
-
     env = environment()
     stamps = sorted(r["measured_at"] for r in records if "measured_at" in r)
     return {"machine": {k: env[k] for k in ("cpu", "cpus", "machine", "os", "python")},

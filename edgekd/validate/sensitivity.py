@@ -17,8 +17,11 @@ import numpy as np
 
 from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact
+from edgekd.data.sources import as_array_data
 from edgekd.errors import CompileError
 from edgekd.ort_session import ort_session
+from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
+from edgekd.validate import evaluate_gate, validate
 from edgekd.validate.metrics import agreement, mean_kl
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,6 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 def layer_sensitivity(artifact: Artifact, calib: np.ndarray, x: np.ndarray, method: str = "minmax") -> list[dict]:
     """Each quantized layer of a QDQ artifact, quantized alone: KL and top-1 agreement vs fp32, worst first."""
-    from edgekd.backends.onnxruntime import quantize_qdq
-
     if artifact.backend not in QDQ_BACKENDS:
         raise CompileError(f"sensitivity analysis: backend {artifact.backend} has no QDQ ONNX to analyse "
                            f"(supported: {', '.join(QDQ_BACKENDS)})")
@@ -42,21 +43,21 @@ def layer_sensitivity(artifact: Artifact, calib: np.ndarray, x: np.ndarray, meth
     layers = list(artifact.details.get("quantized_layers", []))
     symmetric = artifact.backend == "tensorrt" or _symmetric(folder / artifact.files.get("qdq_onnx",
                                                                                           artifact.files["model"]))
+    config = QDQConfig(activations="int8" if symmetric else "uint8", activation_symmetric=symmetric, method=method,
+                       percentile=99.99)
     reference = _ort(fp32, x)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for layer in layers:
             others = [name for name in layers if name != layer]
-            q = quantize_qdq(fp32, Path(tmp) / "one.onnx", calib, method=method, symmetric_activations=symmetric,
-                             nodes_to_exclude=others, static_batch=artifact.static_batch)
+            q = quantize_onnx(fp32, Path(tmp) / "one.onnx", calib, config, static_batch=artifact.static_batch,
+                              keep_float=others)
             out = _ort(q, x)
             rows.append({"layer": layer, "kl": mean_kl(reference, out), "agreement": agreement(out, reference)})
     return sorted(rows, key=lambda r: r["kl"], reverse=True)
 
 
 def _symmetric(qdq_path: Path) -> bool:
-    from edgekd.backends.onnxruntime import qdq_summary
-
     if qdq_path.suffix != ".onnx" or not qdq_path.exists():
         return False
     dtypes = {r["dtype"] for r in qdq_summary(qdq_path)["activation_ranges"].values()}
@@ -80,9 +81,6 @@ def can_recover(artifact: Artifact, target, validation: dict | None = None) -> b
 def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
                      calib_size=None, max_fraction: float = 0.5) -> tuple[Artifact, dict, dict]:
     """Keep the most sensitive layers in float until the gate passes; returns (artifact, validation, record)."""
-    from edgekd.data.sources import as_array_data
-    from edgekd.validate import evaluate_gate, validate
-
     data = as_array_data(val, "val")
     x = data.x.numpy()[:512]
     calib_x = as_array_data(calib, "calib").x.numpy()[:256]

@@ -98,13 +98,3 @@ def test_tensorrt_rejects_asymmetric_activations_before_quantizing():
         update={"activation_symmetric": False})})
     with pytest.raises(ConfigError, match="activation_symmetric"):
         explicit_quantization(asym)
-
-
-def test_old_keyword_spelling_writes_the_same_bytes(positive_conv, tmp_path):
-    from edgekd.backends.onnxruntime import quantize_qdq
-
-    fp32, calib = positive_conv
-    old = quantize_qdq(fp32, tmp_path / "old.onnx", calib, symmetric_activations=True, method="percentile")
-    new = quantize_onnx(fp32, tmp_path / "new.onnx", calib,
-                        QDQConfig(activations="int8", activation_symmetric=True, method="percentile"))
-    assert old.read_bytes() == new.read_bytes()
