@@ -7,16 +7,18 @@ artifact records its batch and the runner feeds it in chunks of that size.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.fx
 
 from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.calibrate import calibrator_for
-from edgekd.calibrate.collect import _accumulate  # private to calibrate: to become public there (issue 15)
+from edgekd.calibrate.collect import accumulate
 from edgekd.calibrate.methods import BINS, TensorStats
 from edgekd.errors import CompileError, require
 
@@ -47,7 +49,7 @@ def _observer_class():
                 values = torch.cat(self.kept).numpy()
                 stats = TensorStats(float(self.min_val), float(self.max_val), np.zeros(BINS, np.int64),
                                     np.zeros(BINS, np.int64))
-                _accumulate(stats, values)
+                accumulate(stats, values)
                 lo, hi = self.calibrator.range(stats, symmetric=False)
                 self.min_val.fill_(lo)
                 self.max_val.fill_(hi)
@@ -59,8 +61,6 @@ def _observer_class():
 
 def _is_clamp_node(node) -> bool:
     """ReLU6 and other non-negative clamps (``aten.hardtanh(x, lo >= 0, hi)``)."""
-    import torch.fx
-
     if node.op != "call_function" or node.target not in (torch.ops.aten.hardtanh.default,
                                                          torch.ops.aten.hardtanh_.default):
         return False
@@ -77,6 +77,7 @@ def annotate_fused_clamps(gm, config) -> int:
     the clamp into the conv (FuseActivationPass), so annotating the pair as relu pairs are keeps
     every op in the delegate. Returns how many pairs were annotated.
     """
+    # heavy SDK: imported on first use
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils import (_is_annotated,
                                                                                _mark_nodes_as_annotated)
     from torchao.quantization.pt2e.quantizer import (QuantizationAnnotation, get_bias_qspec, get_input_act_qspec,
@@ -111,8 +112,7 @@ def annotate_fused_clamps(gm, config) -> int:
 
 def _quantizer(per_channel: bool, calibrator=None):
     """XNNPACK's symmetric int8 config; activation ranges from ``calibrator`` (an edgekd calibrator)."""
-    import dataclasses
-
+    # heavy SDK: imported on first use
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                          get_symmetric_quantization_config)
 
@@ -144,6 +144,7 @@ def _quantizer(per_channel: bool, calibrator=None):
 def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per_channel: bool = True,
                   batch: int = 1, calibrator=None) -> torch.nn.Module:
     """PT2E int8 (XNNPACK's symmetric config): prepare, observe the calibration set, convert."""
+    # heavy SDK: imported on first use
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = _quantizer(per_channel, calibrator)
@@ -158,6 +159,7 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per
 
 def lower(model: torch.nn.Module, example: tuple, path: Path) -> dict:
     """Export, lower to XNNPACK and write the ``.pte``; returns which ops XNNPACK took."""
+    # heavy SDK: imported on first use
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -180,6 +182,7 @@ def lower(model: torch.nn.Module, example: tuple, path: Path) -> dict:
 
 def _method(path: Path):
     require("executorch", "executorch")  # heavy SDK, imported on first use: a missing one names the extra
+    # heavy SDK: imported on first use
     from executorch.runtime import Runtime
 
     return Runtime.get().load_program(str(path)).load_method("forward")
@@ -205,6 +208,7 @@ class ExecuTorchBackend(Backend):
 
     def is_available(self) -> tuple[bool, str]:
         try:
+            # heavy SDK: imported on first use
             import executorch.runtime  # noqa: F401
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner  # noqa: F401
         except ImportError as exc:

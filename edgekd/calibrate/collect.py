@@ -74,11 +74,12 @@ def collect_stats(model_path: Path, x: np.ndarray, *, batch: int = 32, static: b
             for name, value in zip(outputs, sess.run(None, {input_name: chunk})):
                 if name in stats:
                     v = np.asarray(value)[:n] if value.ndim and value.shape[0] == len(chunk) else np.asarray(value)
-                    _accumulate(stats[name], v.ravel())
+                    accumulate(stats[name], v.ravel())
     return stats
 
 
-def _accumulate(s: TensorStats, v: np.ndarray) -> None:
+def accumulate(s: TensorStats, v: np.ndarray) -> None:
+    """Add ``v`` to the histograms of ``s`` (signed and absolute)."""
     if s.hi > s.lo:
         s.hist += np.histogram(v, bins=BINS, range=(s.lo, s.hi))[0]
     else:

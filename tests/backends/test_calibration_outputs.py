@@ -31,13 +31,13 @@ def test_calibrate_keeps_logit_extremes(calibrator, tmp_path):
 
 def test_entropy_ignores_the_zero_spike_of_relu6_outputs():
     from edgekd.calibrate import TensorStats
-    from edgekd.calibrate.collect import _accumulate
+    from edgekd.calibrate.collect import accumulate
     from edgekd.calibrate.methods import BINS
 
     rng = np.random.default_rng(0)
     v = np.where(rng.random(200_000) < 0.8, 0.0, np.clip(rng.gamma(2.0, 1.0, 200_000), 0, 6)).astype(np.float32)
     stats = TensorStats(0.0, 6.0, np.zeros(BINS, np.int64), np.zeros(BINS, np.int64))
-    _accumulate(stats, v)
+    accumulate(stats, v)
     lo, hi = Entropy().range(stats, symmetric=False)
     assert lo == 0.0
     assert hi > 3.0  # before: 0.75 (amax/8, the first candidate), clipping most of the non-zero values

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgekd.calibrate import MSE, Entropy, MinMax, Percentile, TensorStats, calibrator_for, read_cache
-from edgekd.calibrate.collect import _accumulate
+from edgekd.calibrate.collect import accumulate
 from edgekd.calibrate.methods import BINS
 from edgekd.errors import ConfigError
 
@@ -16,7 +16,7 @@ from edgekd.errors import ConfigError
 def _stats(values: np.ndarray) -> TensorStats:
     s = TensorStats(float(values.min()), float(values.max()))
     s.hist, s.abs_hist = np.zeros(BINS, np.int64), np.zeros(BINS, np.int64)
-    _accumulate(s, values)
+    accumulate(s, values)
     return s
 
 
