@@ -18,6 +18,7 @@ import numpy as np
 
 from edgekd.errors import ConfigError, require
 from edgekd.hw.profiler import ort_options
+from edgekd.ort_session import ort_session
 
 # kernel types that move or relabel data without arithmetic worth a predictor of their own
 NO_COMPUTE = frozenset({"Parameter", "Result", "Const", "Constant", "Output", "Identity"})
@@ -107,11 +108,8 @@ def runtime_kernels(path: Path, input_shape, *, runtime: str = "onnxruntime", th
 
 
 def _ort_kernels(path: Path, x: np.ndarray, threads: int, runs: int) -> list[Kernel]:
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
-        sess = ort.InferenceSession(str(path), ort_options(threads, str(Path(tmp) / "k")),
-                                    providers=["CPUExecutionProvider"])
+        sess = ort_session(path, options=ort_options(threads, str(Path(tmp) / "k")))
         feed = {sess.get_inputs()[0].name: x}
         for _ in range(1 + runs):
             sess.run(None, feed)
@@ -180,6 +178,7 @@ class Partition:
 def pte_partition(path: Path) -> Partition:
     """Read an ExecuTorch ``.pte``'s delegate partition (what XNNPACK took, what stayed portable)."""
     require("executorch", "executorch")
+    # heavy SDK: imported on first use
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     program = deserialize_pte_binary(Path(path).read_bytes())

@@ -19,6 +19,7 @@ from edgekd._io import write_bytes
 from edgekd.errors import CompileError, ConfigError, DataError
 from edgekd.models.registry import create_student, list_students
 from edgekd.models.teacher import TeacherCNN
+from edgekd.ort_session import ort_session
 from edgekd.quant import prepare_qat
 from edgekd.targets import NumericFormat
 
@@ -92,16 +93,13 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path: Path):
         super().__init__()
-        import onnx  # imported on first use: only a user's ONNX file needs them
-        import onnxruntime as ort
+        import onnx  # heavy SDK: imported on first use (only a user's ONNX file needs it)
 
         self.edgekd_onnx_path = Path(path)
         try:
             model = onnx.load(str(path))
             onnx.checker.check_model(model)
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            self._session = ort_session(path, quiet=True)
         except Exception as exc:  # noqa: BLE001 - onnx/ORT raise many types for a bad file
             raise ConfigError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200]})") from None
@@ -219,7 +217,7 @@ def fp32_onnx_of(model, input_shape, path: Path, static_batch: int | None) -> Pa
     source = getattr(model, "edgekd_onnx_path", None)
     if source is None:
         return None
-    import onnx  # imported on first use: only a user's ONNX file needs it
+    import onnx  # heavy SDK: imported on first use (only a user's ONNX file needs it)
 
     proto = onnx.load(str(source))
     for value in (*proto.graph.input, *proto.graph.output):

@@ -18,6 +18,7 @@ from torch import nn
 from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact, get_backend
 from edgekd.errors import NotRunHere
+from edgekd.ort_session import ort_session
 from edgekd.targets import Target, load_target
 from edgekd.validate.metrics import agreement, mean_cosine
 
@@ -76,10 +77,8 @@ def check_artifact(artifact: Artifact | str | Path, reference: np.ndarray, x: np
 
 def check_onnx_in_onnxruntime(artifact: Artifact, reference: np.ndarray, x: np.ndarray) -> ConformanceResult:
     """Judge an artifact's QDQ ONNX in ONNX Runtime (TensorRT's numeric check where no engine is built)."""
-    import onnxruntime as ort
-
     path = artifact.folder / artifact.files.get("qdq_onnx", artifact.files["fp32"])
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(path)
     logits = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)})[0]
     return judge(artifact, logits, reference, f"checked in onnxruntime CPU ({path.name}); "
                                              f"{artifact.details.get('engine', '')}".rstrip("; "))
