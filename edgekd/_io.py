@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from edgekd.errors import OutputError
 
 
@@ -65,8 +67,6 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def _json_default(obj: Any):
-    import numpy as np
-
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
     if isinstance(obj, np.ndarray):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 
 class EdgeKDError(Exception):
     """Base of all edgekd errors."""
@@ -66,8 +68,6 @@ class MissingExtraError(EdgeKDError):
 
 def require(module: str, extra: str):
     """Import an optional heavy module, or raise a one-line error naming the extra."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

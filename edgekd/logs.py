@@ -38,7 +38,7 @@ def route_logs(console, verbose: bool = False, log_file: str | Path | None = Non
     terminal and other libraries' (Core ML's conversion bars) to the log. Everything is put back
     on exit.
     """
-    from rich.logging import RichHandler
+    from rich.logging import RichHandler  # light module (every command imports it): loaded on first use
 
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def route_logs(console, verbose: bool = False, log_file: str | Path | None = Non
 def terminal_only(console, verbose: bool = False) -> None:
     """For the rest of the process: edgekd's lines on ``console``, other libraries' nowhere (all of
     them with ``verbose``). For commands without an output folder to keep a log in."""
-    from rich.logging import RichHandler
+    from rich.logging import RichHandler  # light module (every command imports it): loaded on first use
 
     terminal = RichHandler(console=console, show_path=False)
     if not verbose:

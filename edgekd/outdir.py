@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgekd._io import write_json
 from edgekd.errors import ConfigError, LockedError, OutputError
+from edgekd.targets import is_slug
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ def inside(root: str | Path, path: str | Path) -> Path:
 
 def child(root: str | Path, name: str) -> Path:
     """``root/name`` for a name that must be one safe folder name (a target, a work label)."""
-    from edgekd.targets import is_slug
-
     if not is_slug(name):
         raise ConfigError(f"{name!r} is not a safe folder name (letters, digits, -, _, . not first; no separators)")
     path = inside(root, Path(root) / name)
@@ -110,7 +109,7 @@ class OutputLock:
         self._fd: int | None = None
 
     def acquire(self) -> "OutputLock":
-        import fcntl
+        import fcntl  # POSIX-only: imported where the lock is taken
 
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -65,6 +65,7 @@ def _rewrite(path: Path, data: bytes) -> None:
 
 def _stable_spec(model_file: Path) -> None:
     """Re-serialize the model protobuf with sorted map entries; drop or pin ``conversion_date``."""
+    # heavy SDK: imported on first use
     from coremltools.proto import Model_pb2
 
     spec = Model_pb2.Model()
@@ -136,6 +137,7 @@ def convert(model: torch.nn.Module, input_shape, batch: int, precision: str):
 
 def int8_weights(ml):
     """Per-channel symmetric int8 weights (activations stay fp16): ``linear_quantize_weights``."""
+    # heavy SDK: imported on first use
     import coremltools.optimize as cto
 
     config = cto.coreml.OptimizationConfig(global_config=cto.coreml.OpLinearQuantizerConfig(
@@ -145,6 +147,7 @@ def int8_weights(ml):
 
 def w8a8(model: torch.nn.Module, input_shape, calib: np.ndarray) -> torch.nn.Module:
     """int8 weights and activations with coremltools' torch-side LinearQuantizer, calibrated on ``calib``."""
+    # heavy SDK: imported on first use
     from coremltools.optimize.torch.quantization import LinearQuantizer, LinearQuantizerConfig
 
     config = LinearQuantizerConfig.from_dict({"global_config": {"quantization_scheme": "symmetric"}})
@@ -177,6 +180,7 @@ class CoreMLBackend(Backend):
 
     def can_compile(self) -> tuple[bool, str]:
         try:
+            # heavy SDK: imported on first use
             import coremltools  # noqa: F401
         except ImportError as exc:
             return False, f"coremltools is not importable ({exc}); pip install 'edgekd[coreml]'"

@@ -15,6 +15,8 @@ ships (int8 or fp32) is decided by timing on this machine and the times are writ
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,7 @@ def device_status(device: str) -> tuple[bool, str]:
     if device in core.available_devices:
         return True, ""
     try:  # compile a one-op model: OpenVINO's own error says what is missing (driver, compiler, device)
+        # heavy SDK: imported on first use
         from openvino import opset13 as ops
 
         param = ops.parameter([1, 4], ov.Type.f32)
@@ -62,9 +65,6 @@ IR_REPRODUCIBLE = ("each IR is written by a fresh process (OpenVINO names genera
 def _convert(onnx_path: Path, xml_path: Path) -> Path:
     """ONNX → IR (fp32 weights kept: the default would store fp16), in a fresh process so that the
     generated node names, numbered by a process-wide counter, do not depend on earlier builds."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-c", _CONVERT, str(onnx_path), str(xml_path)], capture_output=True,
                           text=True)
     if done.returncode != 0 or not xml_path.exists():  # the frontend names the unsupported operator
@@ -162,6 +162,7 @@ class OpenVinoBackend(Backend):
     @staticmethod
     def _try_compile(xml: Path, device: str, details: dict) -> str:
         """Compile for the device when it is here (records int8 kernels); else OpenVINO's reason."""
+        # heavy SDK: imported on first use
         import openvino as ov
 
         ok, why = device_status(device)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 
+from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
 from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.backends.onnxruntime import OnnxRuntimeRunner
@@ -33,16 +35,11 @@ MAX_BATCH = 64  # the optimization profile's upper batch bound
 
 def tensorrt_status() -> tuple[bool, str]:
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt  # noqa: F401  heavy SDK: imported on first use
     except ImportError:
         return False, f"{NO_ENGINE} (the tensorrt package is not importable)"
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return False, f"{NO_ENGINE} (no CUDA device visible to torch)"
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        return False, NO_ENGINE
+    if not torch.cuda.is_available():
+        return False, f"{NO_ENGINE} (no CUDA device visible to torch)"
     return True, ""
 
 
@@ -119,6 +116,7 @@ def explicit_quantization(target, recipe=None) -> QDQConfig:
 
 def build_engine(onnx_path: Path, engine_path: Path, input_shape, precision: str, static: int | None) -> Path:
     """Build a serialized TensorRT engine from ONNX (QDQ for int8: explicit, strongly typed)."""
+    # heavy SDK: imported on first use
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -141,7 +139,6 @@ def build_engine(onnx_path: Path, engine_path: Path, input_shape, precision: str
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise CompileError(f"tensorrt: engine build failed for {onnx_path.name} ({precision})")
-    from edgekd._io import write_bytes
 
     return write_bytes(engine_path, bytes(serialized))
 
@@ -156,17 +153,14 @@ class TensorRtRunner(BaseRunner):
         ok, why = tensorrt_status()
         if not ok:
             raise NotRunHere(f"tensorrt: not run here: {why}")
-        import tensorrt as trt
-        import torch
+        import tensorrt as trt  # heavy SDK: imported on first use
 
-        self.torch = torch
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(artifact.path).read_bytes())
         self.context = self.engine.create_execution_context()
         self.input, self.output = self.engine.get_tensor_name(0), self.engine.get_tensor_name(1)
 
     def run_batch(self, x: np.ndarray) -> np.ndarray:
-        torch = self.torch
         x = torch.from_numpy(x).cuda()
         self.context.set_input_shape(self.input, tuple(x.shape))
         y = torch.empty(tuple(self.context.get_tensor_shape(self.output)), device="cuda")
@@ -235,6 +229,7 @@ class TensorRtBackend(Backend):
 def _graphsurgeon_ops(path: Path) -> dict | str:
     """The op inventory as onnx-graphsurgeon sees it after cleanup (what TensorRT's parser gets)."""
     try:
+        # heavy SDK: imported on first use
         import onnx_graphsurgeon as gs
     except ImportError:
         return "onnx-graphsurgeon not installed (pip install 'edgekd[tensorrt]')"

@@ -44,6 +44,7 @@ class TFLMRunner:
     backend = "ethosu-reference"
 
     def __init__(self, path: Path, threads: int = 1):  # noqa: ARG002 - TFLM is single-threaded
+        # heavy SDK: imported on first use
         from tflite_micro.python.tflite_micro import runtime
 
         self.interpreter = runtime.Interpreter.from_file(str(path))

@@ -8,6 +8,7 @@ TensorRT, QNN) consumes, and which is written beside the artifact as a calibrati
 from __future__ import annotations
 
 from edgekd.calibrate.cache import CACHE_FILENAME, Ranges, read_cache, write_cache
+from edgekd.calibrate.collect import collect_stats
 from edgekd.calibrate.methods import CALIBRATORS, MSE, Entropy, MinMax, Percentile, TensorStats, calibrator_for
 
 __all__ = ["CACHE_FILENAME", "CALIBRATORS", "MSE", "Entropy", "MinMax", "Percentile", "Ranges", "TensorStats",
@@ -25,8 +26,7 @@ def calibrate(onnx_path, x, calibrator=None, *, symmetric: bool = False, batch: 
         symmetric: ranges symmetric around zero (int8 symmetric activations, as TensorRT needs).
         batch: samples per ONNX Runtime call; with ``static`` the graph's fixed batch size.
     """
-    from edgekd.calibrate.collect import collect_stats
-
+    # heavy SDK: imported on first use
     import onnx
 
     calibrator = calibrator or MinMax()

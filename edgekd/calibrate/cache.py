@@ -32,6 +32,7 @@ class Ranges:
 
     def to_onnxruntime(self, path: Path) -> Path:
         """Write the ranges as ONNX Runtime's calibration cache (read by ``quantize_static``)."""
+        # heavy SDK: imported on first use
         from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData, save_tensors_data
 
         data = {k: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))

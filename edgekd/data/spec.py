@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgekd._io import write_json
 from edgekd.errors import ConfigError
 
 SPEC_SCHEMA = "edgekd.preprocess/1"
@@ -59,8 +60,6 @@ class PreprocessSpec(BaseModel):
         return self.model_dump(by_alias=True, mode="json")
 
     def save(self, path: str | Path) -> Path:
-        from edgekd._io import write_json
-
         return write_json(path, self.to_json())
 
     @classmethod
@@ -83,6 +82,7 @@ class PreprocessSpec(BaseModel):
 
     def from_image(self, image) -> np.ndarray:
         """A Pillow image → one normalized (1, C, H, W) tensor, as every app does it."""
+        # heavy optional package: imported on first use
         from PIL import Image
 
         c, h, w = self.input_shape

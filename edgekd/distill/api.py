@@ -20,11 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgekd._io import atomic_write, write_json
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.distill import ddp, qad, record
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
+from edgekd.quant import prepare_qat
 from edgekd.targets import NumericFormat, Target, load_target
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,6 @@ def qat_fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: D
     teaches them (None: ``qad.DEFAULT_QAT_TEACHER``); with ``"self"`` and no float epochs, the
     student as given is its own teacher. ``model.edgekd_qat["teacher"]`` records the choice.
     """
-    from edgekd.quant import prepare_qat
-
     qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
     choice = qad.resolve(qat_teacher, loss, teacher)
     q_epochs = max(1, config.epochs // 3) if qat_epochs is None else int(qat_epochs)
@@ -147,8 +147,6 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
 
 
 def _write_outputs(out: Path, model: nn.Module, loss: DistillLoss, result: TrainResult) -> None:
-    from edgekd._io import atomic_write, write_json
-
     atomic_write(out / "student.pt", lambda p: torch.save(model.state_dict(), p))
     write_json(out / "distill.json", {"loss": [type(loss).__name__, loss.config()], "history": result.history,
                                       "resumed_from_epoch": result.resumed_from_epoch,

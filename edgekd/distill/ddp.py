@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ class DistContext:
     def wrap(self, module: nn.Module) -> nn.Module:
         if not self.enabled:
             return module
-        from torch.nn.parallel import DistributedDataParallel
 
         return DistributedDataParallel(module, broadcast_buffers=False)
 

@@ -28,6 +28,7 @@ from typing import Literal
 from torch import nn
 
 from edgekd.distill.losses.base import DistillLoss
+from edgekd.distill.losses.features import FeatureLoss
 from edgekd.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ def check_qat_teacher(choice: str | None, loss: DistillLoss | None = None, self_
 
 
 def _uses_features(loss: DistillLoss) -> bool:
-    from edgekd.distill.losses.features import FeatureLoss
-
     return isinstance(loss, FeatureLoss) or bool(loss.feature_pairs)
 
 

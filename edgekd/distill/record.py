@@ -8,6 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgekd._io import write_json
+from edgekd.distill.trainer import evaluate
+
 ARCH_SCHEMA = "edgekd.arch/1"
 
 
@@ -32,8 +35,6 @@ def num_outputs(model: nn.Module, input_shape) -> int:
 def summary(model: nn.Module, teacher: nn.Module | None, train, val, loss, *, seed: int, epochs: int,
             resumed_from_epoch: int, seconds: float | None = None) -> dict:
     """summary.json's common part: sizes, val top-1 of teacher and student, last loss terms, QAT record."""
-    from edgekd.distill.trainer import evaluate
-
     history = getattr(model, "edgekd_history", None) or [{}]
     last = history[-1]
     has_val = val is not None and len(val) and bool((val.y >= 0).all())
@@ -48,7 +49,5 @@ def summary(model: nn.Module, teacher: nn.Module | None, train, val, loss, *, se
 
 
 def write(out: Path, summary_: dict) -> None:
-    from edgekd._io import write_json
-
     write_json(out / "student.json", summary_["student"]["arch"])
     write_json(out / "summary.json", summary_)

@@ -8,7 +8,7 @@ boundary: input quantization, layout transposes, output dequantization).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from edgekd.errors import ConfigError
+from edgekd.models import create_student
+from edgekd.models.mobilenet import InvertedResidual, MobileNetV2Student
+from edgekd.models.resnet import BasicBlock, ResNetStudent
 
 KINDS = ("stem", "basic", "inverted", "head", "classifier", "io")
 FEATURES = (*(f"is_{k}" for k in KINDS), "cin", "cout", "hidden", "h", "w", "h_out", "w_out", "kernel", "stride",
@@ -88,8 +91,6 @@ def blocks_of(arch: dict, input_shape, num_classes: int = 10, precision: str = "
 
 @lru_cache(maxsize=4096)
 def _blocks_cached(frozen: tuple, input_shape: tuple, num_classes: int, precision: str) -> tuple[Block, ...]:
-    from edgekd.models import create_student
-
     kwargs = dict(frozen)
     name = kwargs.pop("name", None)
     if name is None:
@@ -105,9 +106,6 @@ def _blocks_cached(frozen: tuple, input_shape: tuple, num_classes: int, precisio
 
 
 def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    from edgekd.models.mobilenet import InvertedResidual, MobileNetV2Student
-    from edgekd.models.resnet import BasicBlock, ResNetStudent
-
     if not isinstance(model, (ResNetStudent, MobileNetV2Student)):
         raise ConfigError(f"no block decomposition for {type(model).__name__}; the latency model knows the "
                           "registry families 'resnet' and 'mobilenetv2'")
@@ -172,8 +170,6 @@ def _block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> B
 
 def with_classifier_shape(blocks: list[Block]) -> list[Block]:
     """Give the classifier block the spatial size of the feature map it pools."""
-    from dataclasses import replace
-
     last = [b for b in blocks if b.kind not in ("classifier", "io")][-1]
     return [replace(b, h=last.h_out, w=last.w_out) if b.kind == "classifier" else b for b in blocks]
 
@@ -203,6 +199,7 @@ def attribute(nodes: dict[str, dict], blocks: list[Block]) -> dict[str, dict]:
 
 def exported_ops(onnx_path, blocks: list[Block]) -> dict[str, list[str]]:
     """The operators of the exported (unfused) ONNX graph, grouped by block path."""
+    # heavy SDK: imported on first use
     import onnx
 
     nodes = {n.name: {"op": n.op_type, "ms": 0.0} for n in onnx.load(str(onnx_path)).graph.node}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.errors import ConfigError
+from edgekd.hw.environment import cpu_model
 from edgekd.hw.profiler import ProfileResult, load_runner, runtime_of, trimmed_median
 
 REPEATABLE = 0.05  # a network whose round medians spread more than this is too noisy to score a model on
@@ -85,8 +86,6 @@ def profile_many(models: dict[str, tuple[Path, tuple]], *, runtime: str | None =
         models: ``{name: (model file, (C, H, W))}``; all run in one runtime (default: from the suffix).
         cpu: pin the process to this CPU while timing (Linux only; recorded in ``env``).
     """
-    from edgekd.hw.environment import cpu_model
-
     inputs, fns = {}, {}
     for name, (path, shape) in models.items():
         run = load_runner(Path(path), runtime_of(Path(path), runtime), threads)

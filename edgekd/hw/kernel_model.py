@@ -16,6 +16,8 @@ import numpy as np
 
 from edgekd.errors import ConfigError
 from edgekd.hw import trees
+from edgekd.hw.features import arch_key
+from edgekd.hw.fit import compile_onnx
 from edgekd.hw.kernels import KERNEL_FEATURES, NO_COMPUTE, Kernel, runtime_kernels
 
 SCHEMA = "edgekd.kernel-latency/1"
@@ -56,6 +58,7 @@ def _count(kernels: list[Kernel]) -> int:
 
 def _fit_overhead(sums: list[float], counts: list[int], totals: list[float]) -> dict:
     """total = scale · Σ + base + per_kernel · n, by relative non-negative least squares."""
+    # heavy optional package: imported on first use
     from scipy.optimize import nnls
 
     a = np.array([[s, 1.0, n] for s, n in zip(sums, counts)])
@@ -100,9 +103,6 @@ class KernelLatencyModel:
     def predict_ms(self, arch: dict, input_shape, num_classes: int = 10, *, precision: str = "fp32",
                    runtime: str = "onnxruntime", threads: int = 1) -> float:
         """Predicted latency of a registry architecture: compiled as the target does, kernels read, summed."""
-        from edgekd.hw.features import arch_key
-        from edgekd.hw.fit import compile_onnx
-
         key = (arch_key(arch), tuple(input_shape), precision, runtime)
         if key not in self._cache:
             with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.backends.base import Artifact
 from edgekd.errors import ConfigError, require
 from edgekd.ort_session import ort_session, session_options
 from edgekd.hw.environment import cpu_model
@@ -137,6 +138,7 @@ def ort_options(threads: int, profile_prefix: str | None = None):
 
 def onnx_precision(path: Path) -> str:
     """``int8`` when the ONNX graph holds quantize nodes, else ``fp32``."""
+    # heavy SDK: imported on first use
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
@@ -182,8 +184,6 @@ def profile(model, input_shape=None, *, runtime: str | None = None, batch: int =
 
 
 def _unpack(model, input_shape, precision):
-    from edgekd.backends.base import Artifact
-
     if isinstance(model, Artifact):
         return Path(model.path), tuple(input_shape or model.input_shape), precision or model.precision
     if input_shape is None:

@@ -10,6 +10,7 @@ FORMAT = "edgekd.gbrt/1"
 def fit_gbrt(x: np.ndarray, y: np.ndarray, *, n_estimators: int = 300, max_depth: int = 3,
              learning_rate: float = 0.05, seed: int = 0):
     """Fit scikit-learn's GradientBoostingRegressor (squared error) on ``x`` → ``y``."""
+    # heavy optional package: imported on first use
     from sklearn.ensemble import GradientBoostingRegressor
 
     model = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,

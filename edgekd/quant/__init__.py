@@ -1,5 +1,7 @@
 """Quantization: numeric formats from the target, fake-quant + LSQ, BN folding, QAT, QDQ export and PTQ."""
 
+import importlib
+
 from edgekd.quant.fake_quant import FakeQuant
 from edgekd.quant.formats import QuantSpec, activation_spec, format_from, weight_spec
 from edgekd.quant.qat import QConv2d, QLinear, calibrate, fold_batchnorm, is_qat_model, prepare_qat, to_float
@@ -15,7 +17,6 @@ _ONNX_LAZY = {"export_qdq": "edgekd.quant.export", "QDQConfig": "edgekd.quant.qd
 
 def __getattr__(name: str):
     if name in _ONNX_LAZY:
-        import importlib
 
         return getattr(importlib.import_module(_ONNX_LAZY[name]), name)
     raise AttributeError(f"module 'edgekd.quant' has no attribute {name!r}")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
+
 MEASURED, PREDICTED = "measured", "predicted"
 
 
 def available() -> tuple[bool, str]:
     try:
+        # heavy optional package: imported on first use
         import matplotlib  # noqa: F401
     except ImportError:
         return False, "plots need matplotlib: pip install 'edgekd[report]'"
@@ -21,6 +24,7 @@ def available() -> tuple[bool, str]:
 
 
 def _figure(width: float, height: float):
+    # heavy optional package: imported on first use
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -28,6 +32,7 @@ def _figure(width: float, height: float):
 
 
 def _svg(fig) -> str:
+    # heavy optional package: imported on first use
     import matplotlib
 
     buf = io.StringIO()
@@ -106,8 +111,6 @@ def pareto_front(points: list[dict]) -> list[dict]:
 def class_deltas(series: dict[str, list[float | None]], teacher: list[float | None],
                  labels: list[str]) -> str | None:
     """Heatmap of per-class top-1 minus the teacher's, in points, one row per artifact or student."""
-    import numpy as np
-
     if not series or not teacher:
         return None
     names = list(series)

@@ -16,8 +16,10 @@ from edgekd.errors import ConfigError
 from edgekd.models import create_student
 from edgekd.search.constraints import LatencyPredictor, Limits, arch_key, check
 from edgekd.search.evolution import regularized_evolution
+from edgekd.search.records import write_log, write_plot
 from edgekd.search.scores import ScoreContext, get_score
 from edgekd.search.spaces import make_space
+from edgekd.targets import load_target
 from edgekd.validate.latency import torch_threads
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,6 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
     Returns:
         A ``SearchResult``: ``.arch``, ``.score``, ``.predicted_latency_ms``, ``.build()``.
     """
-    from edgekd.targets import load_target
-
     started = time.perf_counter()
     target = load_target(target) if target is not None else None
     data = as_array_data(train, "train")
@@ -130,7 +130,6 @@ def search(teacher: nn.Module | None, train, target=None, *, space: str = "resne
                           sum(r["rejected"] is not None for r in history), history)
     result.seconds = time.perf_counter() - started
     if out_dir is not None:
-        from edgekd.search.records import write_log, write_plot
 
         result.log_path = str(write_log(history, Path(out_dir) / "search.jsonl"))
         result.plot_path = write_plot(result, Path(out_dir) / "search.png")

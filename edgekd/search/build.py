@@ -10,15 +10,18 @@ Population 6 and 12 iterations (18 proposals) keep the search well under a minut
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from edgekd.capability import capability
 from edgekd.errors import ConfigError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.search.api import search
 from edgekd.search.scores.cost import count_flops
+from edgekd.search.verify import verify_finalists
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +97,11 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
 
 
 def _measurable_here(target, limits: dict) -> bool:
-    from edgekd.capability import capability
-
     return limits.get("teacher_latency_kind") == "measured" and capability(target).latency_here
 
 
 def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed: int) -> dict:
     """The summary after timing the finalists' artifacts here against the compiled teacher."""
-    import time
-
-    from edgekd.search.verify import verify_finalists
-
     started = time.perf_counter()
 
     def build(arch):

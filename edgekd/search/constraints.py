@@ -21,8 +21,12 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
+from edgekd.capability import capability
+from edgekd.hw.model import latency_model
+from edgekd.onnx_export import export_onnx
 from edgekd.ort_session import ort_session
 from edgekd.search.scores.cost import count_flops, count_params
+from edgekd.validate.latency import time_calls
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,6 @@ def measure_onnx_ms(model: nn.Module, input_shape, threads: int = 1, runs: int =
     With ``budget_ms``, a candidate whose first few calls take over twice the budget is settled by
     those calls alone: big candidates would otherwise dominate the cost of a search.
     """
-    from edgekd.onnx_export import export_onnx
-    from edgekd.validate.latency import time_calls
-
     with tempfile.TemporaryDirectory(prefix="edgekd-search-") as tmp:
         path = export_onnx(model, tuple(input_shape), Path(tmp) / "candidate.onnx")
         session = ort_session(path, threads)
@@ -96,18 +97,12 @@ def _device_is_here(target) -> bool:
     """Whether this machine is the target's device, so timing a candidate here is its latency."""
     if target is None:
         return True
-    from edgekd.capability import capability
-
     return capability(target).latency_here
 
 
 def _hw_model(target):
-    """The target's latency model from ``edgekd.hw`` if that package provides one, else None."""
+    """The target's latency model from ``edgekd.hw``, or None when it has no usable one."""
     if target is None:
-        return None
-    try:
-        from edgekd.hw import latency_model
-    except ImportError:
         return None
     try:
         with warnings.catch_warnings():

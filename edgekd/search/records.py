@@ -20,6 +20,7 @@ def write_log(history: list[dict], path: Path) -> Path:
 def write_plot(result, path: Path) -> str | None:
     """Score vs predicted latency of the scored candidates, the chosen one starred; None without matplotlib."""
     try:
+        # heavy optional package: imported on first use
         import matplotlib
 
         matplotlib.use("Agg")

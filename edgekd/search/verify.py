@@ -17,6 +17,10 @@ from pathlib import Path
 
 import torch
 
+from edgekd.backends.base import get_backend
+from edgekd.compile import compile as compile_model
+from edgekd.validate.latency import runner_latency
+
 log = logging.getLogger(__name__)
 
 VERIFY_RUNS = 100
@@ -24,10 +28,6 @@ VERIFY_RUNS = 100
 
 def measure_artifact_ms(model, target, train, folder: Path, runs: int = VERIFY_RUNS) -> float:
     """p50 milliseconds of ``model`` compiled for ``target`` and run at batch 1 in its runtime."""
-    from edgekd.backends.base import get_backend
-    from edgekd.compile import compile as compile_model
-    from edgekd.validate.latency import runner_latency
-
     artifact = compile_model(model, target, train, folder)
     runner = get_backend(artifact.backend).load(artifact, threads=target.latency.threads)
     x = train.x[:1].numpy()

@@ -6,6 +6,7 @@ import logging
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +15,6 @@ def run_with_progress(runner, x: np.ndarray, progress: bool, label: str, chunk: 
     """``runner(x)`` in chunks of ``chunk`` samples; after the first chunk, logs the estimated total time."""
     if not progress or len(x) <= chunk:
         return runner(x)
-    from tqdm.auto import tqdm
 
     outs, started = [], time.perf_counter()
     with tqdm(total=len(x), desc=label, unit="img", leave=False) as bar:
