@@ -3,15 +3,13 @@
 Targets that share a numeric format (``target.format.key``) share one student search; targets
 whose distillations would be identical (same student, and same format when the distillation is
 quantization-aware) share one distillation. Each target is then compiled, validated where its
-runtime runs here, and reported. A failure in one target
-never stops the others. The overall verdict (:attr:`MatrixResult.ok`) is true only when every
+runtime runs here, and reported. A failure in one target never stops the others. The overall verdict (:attr:`MatrixResult.ok`) is true only when every
 target was built and every target validated here passed its gate; a target that could be built
 but not run here ("not run here") is listed with its reason and never counted as passed.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -20,10 +18,10 @@ import torch
 from edgekd.distill.losses import KD
 from edgekd.distill.qad import check_qat_teacher
 from edgekd.report.outputs import write_outputs
-from edgekd.schema.sections import STATUSES, Status  # noqa: F401 - STATUSES re-exported
 from edgekd.report.versus import check_ship
+from edgekd.schema.sections import Status
 from edgekd.seeding import deterministic
-from edgekd.stages.context import BuildContext, BuildOptions
+from edgekd.stages.context import BuildContext, BuildOptions, split_arguments
 from edgekd.stages.data import prepare_data
 from edgekd.stages.deliver import deliver_target, for_target
 from edgekd.stages.distill import distill_group
@@ -31,8 +29,6 @@ from edgekd.stages.preflight import guarded, resolve_targets
 from edgekd.stages.results import MatrixResult, TargetResult
 from edgekd.stages.student import Plan, distill_groups, plan_group, prepare_student, share_groups
 from edgekd.stages.teacher import prepare_teacher, teacher_view
-
-log = logging.getLogger(__name__)
 
 PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = Status  # the statuses' older names
 __all__ = ["MatrixResult", "TargetResult", "build_all", "resolve_targets", "run_build"]
@@ -64,11 +60,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
     Raises:
         ConfigError, DataError: bad targets or data, before any training.
     """
-    options = BuildOptions(student=student, loss=loss, qat_teacher=qat_teacher, epochs=epochs, batch_size=batch_size,
-                           lr=lr, seed=seed, augment=augment, calib_size=calib_size, resume=resume,
-                           progress=progress, latency_runs=latency_runs, search=search, qat=qat, ship=ship)
-    data_args = dict(train=train, val=val, dataset=dataset, spec=spec, val_fraction=val_fraction, seed=seed,
-                     data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels)
+    options, data_args = split_arguments(locals())
     return run_build(teacher, data_args, targets, Path(out_dir), options, command=command, html=html)[0]
 
 

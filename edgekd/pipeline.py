@@ -17,7 +17,7 @@ from edgekd.distill.losses import DistillLoss
 from edgekd.errors import MissingExtraError
 from edgekd.matrix import run_build
 from edgekd.schema.record import Report
-from edgekd.stages.context import BuildOptions
+from edgekd.stages.context import split_arguments
 from edgekd.stages.preflight import guarded
 from edgekd.targets import Target
 
@@ -89,11 +89,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             when its artifact is faster than the teacher compiled for the same runtime), ``"student"``
             or ``"teacher"``. The teacher is always compiled too, into ``out_dir/teacher/<target>/``.
     """
-    options = BuildOptions(student=student, loss=loss, qat_teacher=qat_teacher, epochs=epochs, batch_size=batch_size,
-                           lr=lr, seed=seed, augment=augment, calib_size=calib_size, resume=resume,
-                           progress=progress, latency_runs=latency_runs, search=search, qat=qat, ship=ship)
-    data_args = dict(train=train, val=val, dataset=dataset, spec=spec, val_fraction=val_fraction, seed=seed,
-                     data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels)
+    options, data_args = split_arguments(locals())
     matrix, ctx = run_build(teacher, data_args, [target], Path(out_dir), options, raise_errors=True)
     result = matrix.results[0]
     if result.artifact is None:  # not built here: build() promises an artifact, so say why there is none

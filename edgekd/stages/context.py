@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from torch import nn
@@ -49,6 +49,16 @@ class BuildOptions:
     search: bool = True
     qat: bool = False
     ship: str = "auto"
+
+
+DATA_ARGUMENTS = ("train", "val", "dataset", "spec", "val_fraction", "seed", "data_dir", "val_dir", "image_size",
+                  "channels")
+
+
+def split_arguments(arguments: dict) -> tuple[BuildOptions, dict]:
+    """``build``/``build_all``'s arguments → (the options every stage reads, :func:`prepare_data`'s keywords)."""
+    options = BuildOptions(**{f.name: arguments[f.name] for f in fields(BuildOptions)})
+    return options, {name: arguments[name] for name in DATA_ARGUMENTS}
 
 
 @dataclass
