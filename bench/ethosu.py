@@ -25,6 +25,7 @@ import edgekd
 from edgekd.backends.ethosu import run_vela
 from edgekd.backends.tflite_runtime import LiteRTRunner
 from edgekd.hw.vela import VelaLatencyModel
+from edgekd.schema.student import card_of
 from edgekd.targets import load_target
 from edgekd.validate.metrics import accuracy, agreement
 
@@ -76,9 +77,9 @@ def main() -> None:
                                   "npu_ops": vela["operators"].get("npu"), "cpu_ops": vela["operators"].get("cpu"),
                                   "sram_kib": float(vela["summary"].get("sram_memory_used", "nan")),
                                   "flash_kib": float(vela["summary"].get("off_chip_flash_memory_used", "nan"))}
-            model_ms = VelaLatencyModel(target).predict_ms(model.edgekd_arch, train.input_shape)
+            model_ms = VelaLatencyModel(target).predict_ms(card_of(model).arch, train.input_shape)
             built_ms = artifact.details["predicted_latency_ms"]["ms"]
-            row = {"student": label, "arch": model.edgekd_arch, "torch_fp32_top1": accuracy(ref, yv),
+            row = {"student": label, "arch": card_of(model).arch, "torch_fp32_top1": accuracy(ref, yv),
                    "tflite_int8_top1": accuracy(logits, yv), "tflite_agreement_torch": agreement(logits, ref),
                    "tflite_max_abs_diff": float(np.abs(logits - ref).max()),
                    "ort_int8_top1": accuracy(ort_logits, yv), "ort_agreement_torch": agreement(ort_logits, ref),

@@ -17,6 +17,7 @@ from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
 from edgekd.data.splits import stratified_indices
 from edgekd.errors import DataError, MissingExtraError
+from edgekd.schema.student import card_of, set_card
 from edgekd.quant import is_qat_model, to_float
 from edgekd.targets import CalibrationRecipe, Target, load_recipe, load_target
 
@@ -93,7 +94,7 @@ def model_for_backend(model: nn.Module, backend, target: Target) -> tuple[nn.Mod
     if not target.format.is_quantized:  # fp16: the QAT student exports as a plain graph of fp16-exact weights
         return model, f"student trained with {target.format.weights} rounding; exported with fp16-exact weights"
     twin = to_float(model).eval()
-    twin.edgekd_arch = getattr(model, "edgekd_arch", None)
+    set_card(twin, arch=card_of(model).arch)
     return twin, (f"student trained quantization-aware; the {backend.name} backend re-calibrates its float twin "
                   "(QAT weights kept, learned activation scales not carried)")
 

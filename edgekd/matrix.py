@@ -3,9 +3,10 @@
 Targets that share a numeric format (``target.format.key``) share one student search; targets
 whose distillations would be identical (same student, and same format when the distillation is
 quantization-aware) share one distillation. Each target is then compiled, validated where its
-runtime runs here, and reported. A failure in one target never stops the others. The overall verdict (:attr:`MatrixResult.ok`) is true only when every
-target was built and every target validated here passed its gate; a target that could be built
-but not run here ("not run here") is listed with its reason and never counted as passed.
+runtime runs here, and reported. A failure in one target never stops the others. The overall
+verdict (:attr:`MatrixResult.ok`) is true only when every target was built and every target
+validated here passed its gate; a target that could be built but not run here ("not run here") is
+listed with its reason and never counted as passed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from edgekd.distill.losses import KD
 from edgekd.distill.qad import check_qat_teacher
+from edgekd.schema.student import card_of
 from edgekd.report.outputs import write_outputs
 from edgekd.report.versus import check_ship
 from edgekd.schema.sections import Status
@@ -108,7 +110,7 @@ def _distill_and_deliver(label: str, group: list[Plan], ctx: BuildContext, share
                 for t in members]
     # each format group found its student with its own search (latency model, budget), even where
     # groups that found the same student share one distillation: each target reports its own
-    searches = {t.name: getattr(p.model, "edgekd_search", None) for p in group for t in p.members}
+    searches = {t.name: card_of(p.model).search for p in group for t in p.members}
     return [deliver_target(t, for_target(done.trained, searches.get(t.name)), done.config, ctx, label,
                     {"distillation": done.info["seconds"], "search": (searches.get(t.name) or {}).get("seconds")})
             for t in members]

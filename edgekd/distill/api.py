@@ -26,6 +26,7 @@ from edgekd.distill import ddp, qad, record
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
+from edgekd.schema.student import card_of, set_card
 from edgekd.quant import prepare_qat
 from edgekd.targets import NumericFormat, Target, load_target
 
@@ -56,7 +57,7 @@ def qat_fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: D
     ``config.epochs`` is the total; ``qat_epochs`` (default a third, at least 1) of them run
     quantization-aware at ``qat_lr`` (default ``config.lr / 10``). ``qat_teacher`` picks who
     teaches them (None: ``qad.DEFAULT_QAT_TEACHER``); with ``"self"`` and no float epochs, the
-    student as given is its own teacher. ``model.edgekd_qat["teacher"]`` records the choice.
+    student as given is its own teacher. ``card_of(model).qat["teacher"]`` records the choice.
     """
     qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
     choice = qad.resolve(qat_teacher, loss, teacher)
@@ -82,8 +83,8 @@ def qat_fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: D
     result = fit(qstudent, train, val, loss, q_teacher, cfg, desc=f"qat {fmt.key}",
                  teacher_cache=teacher_cache if q_teacher is teacher else None)
     history += [{"phase": "qat", **r} for r in result.history]
-    result.model.edgekd_qat = {**result.model.edgekd_qat, "teacher": choice,
-                               **({"self_weight": float(qat_self_weight)} if choice == "both" else {})}
+    set_card(result.model, qat={**card_of(result.model).qat, "teacher": choice,
+                                **({"self_weight": float(qat_self_weight)} if choice == "both" else {})})
     return TrainResult(result.model, history, resumed + result.resumed_from_epoch)
 
 
@@ -150,4 +151,4 @@ def _write_outputs(out: Path, model: nn.Module, loss: DistillLoss, result: Train
     atomic_write(out / "student.pt", lambda p: torch.save(model.state_dict(), p))
     write_json(out / "distill.json", {"loss": [type(loss).__name__, loss.config()], "history": result.history,
                                       "resumed_from_epoch": result.resumed_from_epoch,
-                                      "qat": getattr(model, "edgekd_qat", None)})
+                                      "qat": card_of(model).qat})

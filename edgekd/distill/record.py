@@ -10,15 +10,16 @@ from torch import nn
 
 from edgekd._io import write_json
 from edgekd.distill.trainer import evaluate
+from edgekd.schema.student import arch_of, card_of
 
 ARCH_SCHEMA = "edgekd.arch/1"
 
 
 def arch_card(model: nn.Module, input_shape, num_classes: int) -> dict:
     """student.json: rebuild with the registry (``create_student``), then ``load_state_dict``."""
-    arch = {k: v for k, v in (getattr(model, "edgekd_arch", None) or {"name": type(model).__name__}).items()
+    arch = {k: v for k, v in arch_of(model, {"name": type(model).__name__}).items()
             if k != "qat"}
-    qat = getattr(model, "edgekd_qat", None)
+    qat = card_of(model).qat
     return {"schema": ARCH_SCHEMA, **arch, "input_shape": list(input_shape), "num_classes": int(num_classes),
             "qat_format": qat["format"] if qat else None}
 
@@ -45,7 +46,7 @@ def summary(model: nn.Module, teacher: nn.Module | None, train, val, loss, *, se
                         "val_accuracy": evaluate(model, val) if has_val else None},
             "loss": {"name": getattr(type(loss), "registry_name", type(loss).__name__), "config": loss.config(),
                      "terms": {k: v for k, v in last.items() if k not in ("epoch", "phase", "val_accuracy")}},
-            "qat": getattr(model, "edgekd_qat", None), "resumed_from_epoch": int(resumed_from_epoch)}
+            "qat": card_of(model).qat, "resumed_from_epoch": int(resumed_from_epoch)}
 
 
 def write(out: Path, summary_: dict) -> None:

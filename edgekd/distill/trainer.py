@@ -26,6 +26,7 @@ from edgekd.distill.checkpoint import load_checkpoint, save_checkpoint
 from edgekd.distill.hooks import capture_features
 from edgekd.distill.losses.base import DistillLoss, ModelOutput
 from edgekd.errors import CheckpointError, EdgeKDError
+from edgekd.schema.student import arch_of
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def fingerprint(student: nn.Module, teacher: nn.Module | None, loss: DistillLoss
     """What a checkpoint must match to be resumed: architecture, loss, data and settings."""
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_FINGERPRINTED}
     parts = {
-        "student": getattr(student, "edgekd_arch", type(student).__name__),
+        "student": arch_of(student, type(student).__name__),
         "student_shapes": [list(p.shape) for p in student.parameters()],
         "teacher": type(teacher).__name__ if teacher is not None else None,
         "loss": [type(loss).__name__, loss.config()],

@@ -73,7 +73,7 @@ class Block:
 
 
 def arch_key(arch: dict) -> str:
-    """A canonical string for an ``edgekd_arch`` dict (tuples and lists compare equal)."""
+    """A canonical string for a ``card_of(model).arch`` dict (tuples and lists compare equal)."""
     return repr(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in arch.items()))
 
 
@@ -81,7 +81,7 @@ def blocks_of(arch: dict, input_shape, num_classes: int = 10, precision: str = "
     """The blocks of a registry student, with shapes from one forward pass of the built model.
 
     Args:
-        arch: an ``edgekd_arch`` dict, e.g. ``{"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}``.
+        arch: a ``card_of(model).arch`` dict, e.g. ``{"name": "resnet", "depths": (1, 1, 1), "widths": (16, 32, 64)}``.
         input_shape: (C, H, W).
         precision: recorded on every block (``fp32`` or ``int8``).
     """

@@ -19,7 +19,7 @@ SPACES = {
 
 
 def sample_arch(space: str, rng: np.random.Generator) -> dict:
-    """One random ``edgekd_arch`` dict from ``space`` (per-stage widths, depths, ...)."""
+    """One random ``card_of(model).arch`` dict from ``space`` (per-stage widths, depths, ...)."""
     spec = SPACES[space]
     n = len(spec["base_widths"])
     widths = tuple(max(4, int(round(w * rng.choice(WIDTH_MULTS)))) for w in spec["base_widths"])

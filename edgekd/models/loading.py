@@ -17,6 +17,7 @@ from torch import nn
 
 from edgekd._io import write_bytes
 from edgekd.errors import CompileError, ConfigError, DataError
+from edgekd.schema.student import set_card
 from edgekd.models.registry import create_student, list_students
 from edgekd.models.teacher import TeacherCNN
 from edgekd.ort_session import ort_session
@@ -70,7 +71,7 @@ def model_from_arch(arch, input_shape, num_classes: int, where: str) -> nn.Modul
     try:
         if arch["name"] == "TeacherCNN":
             model = TeacherCNN(shape, classes, **kwargs)
-            model.edgekd_arch = {"name": "TeacherCNN", **kwargs}
+            set_card(model, arch={"name": "TeacherCNN", **kwargs})
         elif arch["name"] in list_students():
             model = create_student(arch["name"], shape, classes, **kwargs)
         else:

@@ -8,6 +8,7 @@ from typing import Callable
 from torch import nn
 
 from edgekd.errors import ConfigError
+from edgekd.schema.student import set_card
 from edgekd.registry import Registry
 
 
@@ -52,5 +53,4 @@ def create_student(name: str, input_shape=(1, 28, 28), num_classes: int = 10, **
         model = info.factory(tuple(input_shape), int(num_classes), **params)
     except TypeError as exc:
         raise ConfigError(f"student {name!r}: bad arguments {sorted(kwargs)}: {exc}") from exc
-    model.edgekd_arch = {"name": name, **params}  # what to rebuild it from (search, reports)
-    return model
+    return set_card(model, arch={"name": name, **params})  # what to rebuild it from (search, reports)

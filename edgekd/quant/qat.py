@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
+from edgekd.schema.student import card_of, set_card
 from edgekd.quant.fake_quant import FakeQuant, bias_grid, quantize_bias
 from edgekd.quant.formats import activation_spec, weight_spec
 from edgekd.targets import NumericFormat
@@ -137,7 +138,7 @@ def prepare_qat(model: nn.Module, fmt: NumericFormat, calib: torch.Tensor) -> nn
         calib: float32 NCHW calibration inputs (a few hundred samples, as the target's recipe).
 
     Returns:
-        The prepared model; its ``edgekd_qat`` attribute says what was quantized and what was not.
+        The prepared model; its card (``edgekd.schema.student``) says what was quantized and what was not.
     """
     if not fmt.is_quantized and fmt.weights != "fp16":
         raise ConfigError(f"format {fmt.key}: nothing to quantize (fp32); train without qat")
@@ -147,10 +148,10 @@ def prepare_qat(model: nn.Module, fmt: NumericFormat, calib: torch.Tensor) -> nn
     unseen = calibrate(qmodel, calib)
     if unseen:
         raise ConfigError(f"QAT calibration: quantizers {unseen} saw no data (layers unused in forward?)")
-    qmodel.edgekd_qat = {"format": fmt.model_dump(), "quantized_layers": swapped, "bn_kept_float": kept_bn,
-                         "calibration_samples": int(len(calib))}
-    if hasattr(model, "edgekd_arch"):
-        qmodel.edgekd_arch = {**model.edgekd_arch, "qat": fmt.key}
+    set_card(qmodel, qat={"format": fmt.model_dump(), "quantized_layers": swapped, "bn_kept_float": kept_bn,
+                          "calibration_samples": int(len(calib))})
+    if card_of(model).arch is not None:
+        set_card(qmodel, arch={**card_of(model).arch, "qat": fmt.key})
     log.info("QAT %s: %d layers quantized, %d BatchNorm kept float", fmt.key, len(swapped), len(kept_bn))
     if fmt.weights == "fp16":
         log.info("QAT fp16: weights, biases and layer inputs are rounded to fp16 in the forward pass (no scales "

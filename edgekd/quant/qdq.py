@@ -24,6 +24,7 @@ import onnx
 from edgekd._io import write_bytes
 from edgekd.calibrate import calibrate, calibrator_for, write_cache
 from edgekd.errors import CompileError, ConfigError
+from edgekd.schema.student import card_of
 from edgekd.quant.qat import is_qat_model
 from edgekd.targets import CalibrationRecipe, NumericFormat, Target
 
@@ -176,7 +177,7 @@ def qat_student(model, fmt: NumericFormat, backend: str) -> bool:
     """
     if not is_qat_model(model):
         return False
-    trained = getattr(model, "edgekd_qat", {}).get("format")
+    trained = (card_of(model).qat or {}).get("format")
     if trained is not None and trained != fmt.model_dump():
         raise CompileError(f"{backend}: the student was trained quantization-aware for {trained}, "
                            f"but the target's format is {fmt.model_dump()}; prepare QAT for this target")

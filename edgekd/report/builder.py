@@ -15,6 +15,7 @@ from edgekd.capability import latency_section
 from edgekd.chance import log_chance_warnings, near_chance_warnings
 from edgekd.hw.model import report_prediction
 from edgekd.hw.environment import environment
+from edgekd.schema.student import card_of
 from edgekd.schema.record import (ChanceWarning, LatencyRecord, Report, RunSection, SearchSection, ShipSection,
                                   TeacherArtifactSection, VersusSection)
 from edgekd.schema.sections import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
@@ -39,7 +40,7 @@ def teacher_section(teacher_info: dict, metrics: dict) -> ModelSection:
 
 def student_section(student, metrics: dict) -> ModelSection:
     """The fp32 student in torch: its architecture, parameter count and comparison with the teacher."""
-    return ModelSection.from_dict({"arch": getattr(student, "edgekd_arch", None),
+    return ModelSection.from_dict({"arch": card_of(student).arch,
                                    "params": sum(p.numel() for p in student.parameters()), **metrics})
 
 
@@ -151,7 +152,7 @@ def assemble(*, target, data, teacher_info: dict, teacher_metrics: dict, student
         teacher=teacher_section(teacher_info, teacher_metrics), student=student_section(student, student_metrics),
         artifact=artifact_section(artifact, target, measured, reference_check=reference_check, prediction=prediction),
         distillation=distillation_section(loss, config, history, resumed_from_epoch,
-                                          getattr(student, "edgekd_qat", None)),
+                                          card_of(student).qat),
         gate=not_run_gate(target, not_run) if not_run is not None else gate_section(gate),
         seconds=seconds, environment=environment() if environment_facts is None else environment_facts,
         search=SearchSection.from_dict(search), run=run)

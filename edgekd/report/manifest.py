@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekd._io import write_json, write_text
 from edgekd.distill.trainer import predict
+from edgekd.schema.student import card_of
 from edgekd.report.builder import assemble, prediction_section, with_prediction
 from edgekd.hw.environment import environment, versions
 from edgekd.schema.record import Report
@@ -151,7 +152,7 @@ def partial_report(*, target, artifact, data, teacher_logits, teacher_info, trai
     report = assemble(target=target, data=data, teacher_info=teacher_info, student=trained.model, artifact=artifact,
                       not_run=reason, loss=loss, config=config, history=trained.history,
                       resumed_from_epoch=trained.resumed_from_epoch, seconds=seconds,
-                      search=getattr(trained.model, "edgekd_search", None),
+                      search=card_of(trained.model).search,
                       **not_run_pieces(target=target, artifact=artifact, data=data, teacher_logits=teacher_logits,
                                        student=trained.model))
     return with_prediction(report, prediction_section(report, target)).to_dict()

@@ -1,8 +1,10 @@
-"""The typed vocabulary of a build's outcome — the :class:`Status` of a target, the report.json sections,
-the :class:`~edgekd.schema.record.Report` — shared by the stages, validation, the report writers and the
-CLI. It imports nothing else of edgekd, so any layer may use it."""
+"""The typed vocabulary of a build — the :class:`Status` of a target, the report.json sections, the
+:class:`~edgekd.schema.record.Report`, a student's :class:`~edgekd.schema.student.StudentCard` (architecture,
+search, quantization-aware training) — shared by every layer. It imports nothing else of edgekd."""
 
 from edgekd.schema.record import Report
 from edgekd.schema.sections import STATUSES, GateSection, Status, within_budget
+from edgekd.schema.student import StudentCard, arch_of, card_of, set_card
 
-__all__ = ["STATUSES", "GateSection", "Report", "Status", "within_budget"]
+__all__ = ["STATUSES", "GateSection", "Report", "Status", "StudentCard", "arch_of", "card_of", "set_card",
+           "within_budget"]

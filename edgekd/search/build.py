@@ -19,6 +19,7 @@ from torch import nn
 from edgekd.capability import capability
 from edgekd.errors import ConfigError
 from edgekd.models import DEFAULT_STUDENT, create_student
+from edgekd.schema.student import set_card
 from edgekd.search.api import search
 from edgekd.search.scores.cost import count_flops
 from edgekd.search.verify import verify_finalists
@@ -56,7 +57,7 @@ def teacher_constraints(teacher: nn.Module, target, teacher_latency: dict | None
 
 def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: str | Path | None = None,
                    progress: bool = False, teacher_latency: dict | None = None) -> nn.Module:
-    """A fresh student of the architecture the build's search chose; its summary is ``model.edgekd_search``.
+    """A fresh student of the architecture the build's search chose; its summary is ``card_of(model).search``.
 
     The student must have fewer parameters than the teacher and a predicted latency below the compiled
     teacher's (``teacher_latency``: the report's ``teacher_artifact`` record) and the target's budget. The
@@ -77,22 +78,21 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
                         include=default_family(), **settings)
     except ConfigError as exc:  # nothing beats the teacher here: say so, distill the default, let ship decide
         log.warning("%s: no student fits (%s); distilling the default student", target.name, exc)
-        default.edgekd_search = {"outcome": "none-fits", "why": str(exc), "fallback": "default-student",
-                                 "arch": dict(DEFAULT_STUDENT), "space": settings["space"],
-                                 "score_name": settings["score"], "constraints": limits, "finalists": []}
-        return default
+        return set_card(default, search={"outcome": "none-fits", "why": str(exc), "fallback": "default-student",
+                                         "arch": dict(DEFAULT_STUDENT), "space": settings["space"],
+                                         "score_name": settings["score"], "constraints": limits, "finalists": []})
     summary = {**result.summary(), "outcome": "found", "why": None, "fallback": None, "constraints": limits,
                "chosen_by": "highest score among the candidates meeting every constraint"}
     if _measurable_here(target, limits):
         summary = _verified(summary, result, target, train, limits, out_dir, seed)
         if summary["outcome"] == "none-fits":
             log.warning("%s: %s; distilling the default student", target.name, summary["why"])
-            default.edgekd_search = {**summary, "arch": dict(DEFAULT_STUDENT)}
+            set_card(default, search={**summary, "arch": dict(DEFAULT_STUDENT)})
             return default
     kwargs = {k: v for k, v in summary["arch"].items() if k != "name"}
     torch.manual_seed(seed)
     model = create_student(summary["arch"]["name"], train.input_shape, train.num_classes, **kwargs)
-    model.edgekd_search = summary
+    set_card(model, search=summary)
     return model
 
 

@@ -1,7 +1,7 @@
 """Search spaces over the student registry families, filtered by the operators a target runs.
 
 A candidate is a registry name plus keyword arguments (``{"name": "resnet", "depths": ..., ...}``),
-exactly what ``create_student`` takes and what a built student carries as ``edgekd_arch``. Each
+exactly what ``create_student`` takes and what a built student carries as ``card_of(model).arch``. Each
 space is a set of genes (one choice list each); mutation changes one gene. Genes whose choices
 imply an operator (the activation) only offer what the target declares in ``target.ops``; a family
 whose fixed operators the target lacks is refused with the missing ones named.

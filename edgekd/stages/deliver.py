@@ -14,6 +14,7 @@ from edgekd.baseline import TeacherArtifact
 from edgekd.capability import Capability, capability
 from edgekd.compile import compile as compile_model
 from edgekd.errors import MissingExtraError, NotRunHere
+from edgekd.schema.student import card_of, set_card
 from edgekd.report.builder import assemble, finish, log_near_chance, validation_pieces
 from edgekd.report.manifest import not_run_pieces, write_target_reports
 from edgekd.schema.record import Report
@@ -33,7 +34,7 @@ def for_target(trained, search: dict | None):
     model it is given), carrying that target's own search summary."""
     model = copy.deepcopy(trained.model)
     if search is not None:
-        model.edgekd_search = search
+        set_card(model, search=search)
     return replace(trained, model=model)
 
 
@@ -97,7 +98,7 @@ def _validate_or_explain(artifact: Artifact, target: Target, trained, config, ct
     report = assemble(target=target, data=ctx.data, teacher_info=ctx.teacher_info, student=trained.model,
                       artifact=artifact, not_run=reason, loss=ctx.loss, config=config, history=trained.history,
                       resumed_from_epoch=trained.resumed_from_epoch, seconds=time.perf_counter() - started,
-                      search=getattr(trained.model, "edgekd_search", None),
+                      search=card_of(trained.model).search,
                       **not_run_pieces(target=target, artifact=artifact, data=ctx.data,
                                        teacher_logits=ctx.teacher_view["logits"], student=trained.model))
     return Status.NOT_RUN, reason, report, artifact
@@ -121,7 +122,7 @@ def validate_target(artifact: Artifact, target: Target, trained, config, ctx: Bu
     report = assemble(target=target, data=ctx.data, teacher_info=ctx.teacher_info, student=model, artifact=artifact,
                       gate=gate, loss=ctx.loss, config=config, history=trained.history,
                       resumed_from_epoch=trained.resumed_from_epoch, seconds=time.perf_counter() - started,
-                      search=getattr(model, "edgekd_search", None),
+                      search=card_of(model).search,
                       **validation_pieces(validation, ctx.teacher_view["per_class_accuracy"]))
     return report, gate, artifact
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from edgekd.distill.api import qat_fit
 from edgekd.distill.trainer import TrainConfig, fit
+from edgekd.schema.student import card_of
 from edgekd.report.manifest import state_sha256
 from edgekd.stages.context import BuildContext
 from edgekd.stages.student import Plan
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 def distill_student(student: nn.Module, ctx: BuildContext, config: TrainConfig, target: Target):
     """Distill ``student`` from the build's teacher; the last third quantization-aware with ``options.qat``."""
     o = ctx.options
-    log.info("distilling %s into %s for %d epochs", ctx.teacher_info["arch"], getattr(student, "edgekd_arch", None),
+    log.info("distilling %s into %s for %d epochs", ctx.teacher_info["arch"], card_of(student).arch,
              config.epochs)
     if o.qat and target.format.trains_aware:
         return qat_fit(student, ctx.data.train, ctx.data.val, ctx.loss, ctx.teacher, config, target.format,
@@ -59,10 +60,10 @@ def distill_group(label: str, group: list[Plan], ctx: BuildContext) -> Distilled
         info["error"] = str(exc)
         return Distilled(None, info, config, exc)
     info.update(seconds=time.perf_counter() - started, epochs=len(trained.history), history=trained.history,
-                student=getattr(trained.model, "edgekd_arch", None), student_sha256=state_sha256(trained.model),
-                searched_for=[p.guide.name for p in group if getattr(p.model, "edgekd_search", None)],
+                student=card_of(trained.model).arch, student_sha256=state_sha256(trained.model),
+                searched_for=[p.guide.name for p in group if card_of(p.model).search],
                 qat=bool(ctx.options.qat and group[0].guide.format.trains_aware),
-                qat_teacher=(getattr(trained.model, "edgekd_qat", None) or {}).get("teacher"))
+                qat_teacher=(card_of(trained.model).qat or {}).get("teacher"))
     if len(members) > 1:
         log.info("one distillation (%s) shared by %s", label, ", ".join(names))
     return Distilled(trained, info, config)

@@ -21,6 +21,7 @@ from edgekd.baseline import TeacherArtifact, compile_teacher
 from edgekd.capability import capability
 from edgekd.errors import DataError
 from edgekd.models import DEFAULT_STUDENT, create_student
+from edgekd.schema.student import arch_of, set_card
 from edgekd.schema.sections import Status
 from edgekd.search import search
 from edgekd.search.build import search_student
@@ -52,8 +53,7 @@ def prepare_student(student, data: Data, teacher: nn.Module | None = None, targe
         return create_student(kwargs.pop("name"), shape, classes, **kwargs)
     if isinstance(student, nn.Module):
         student = copy.deepcopy(student)
-        student.edgekd_arch = getattr(student, "edgekd_arch", {"name": type(student).__name__})
-        return student
+        return set_card(student, arch=arch_of(student, {"name": type(student).__name__}))
     raise DataError(f"student must be an nn.Module, a registry name or a dict, got {type(student).__name__}")
 
 
@@ -124,7 +124,7 @@ def distill_groups(plans: list[Plan], qat: bool) -> dict[str, list[Plan]]:
     """Format groups merged where their distillations would be identical (no QAT, same student)."""
     by_key: dict[str, list[Plan]] = {}
     for plan in plans:
-        arch = getattr(plan.model, "edgekd_arch", type(plan.model).__name__)
+        arch = arch_of(plan.model, type(plan.model).__name__)
         by_key.setdefault(distill_key(arch, plan.guide.format, qat), []).append(plan)
     labelled = {}
     for key, group in by_key.items():

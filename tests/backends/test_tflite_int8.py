@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import edgekd
+from edgekd.schema.student import card_of
 from edgekd.onnx_export import export_onnx
 from edgekd.errors import CompileError
 
@@ -160,7 +161,7 @@ def test_vela_latency_model_matches_the_compiled_artifact_and_grows_with_depth(s
         pytest.skip(get_backend("ethosu").can_compile()[1])
     model = latency_model("ethos-u55")
     assert model.kind == "vela"
-    arch = students["residual"].edgekd_arch
+    arch = card_of(students["residual"]).arch
     artifact = edgekd.compile(students["residual"], "ethos-u55", calib[0], tmp_path)
     predicted, compiled = model.predict_ms(arch, (1, 8, 8)), artifact.details["predicted_latency_ms"]["ms"]
     assert abs(predicted - compiled) / compiled < 0.1  # same compiler; only the weights (compression) differ

@@ -10,6 +10,7 @@ from edgekd.distill import qad
 from edgekd.distill.losses import KD, FitNet
 from edgekd.errors import ConfigError
 from edgekd.models import create_student
+from edgekd.schema.student import card_of
 from edgekd.quant import format_from
 
 
@@ -60,7 +61,7 @@ def test_qat_teacher_self_is_a_frozen_copy_that_qat_never_changes(digits, digits
     # it is the float student as float distillation left it, not the QAT student
     assert seen["start"].keys() == seen["float_student"].state_dict().keys()
     assert not any(p is q for p in twin.parameters() for q in model.parameters())
-    assert model.edgekd_qat["teacher"] == "self"
+    assert card_of(model).qat["teacher"] == "self"
 
 
 @pytest.mark.parametrize("choice", ["self", "teacher", "both"])
@@ -73,7 +74,7 @@ def test_qat_teacher_choice_is_the_teacher_the_loss_sees(digits, digits_teacher,
     assert torch.allclose(logits, expected[choice], atol=1e-5)
     others = [k for k in expected if k != choice]
     assert all(not torch.allclose(logits, expected[k], atol=1e-3) for k in others)
-    assert model.edgekd_qat["teacher"] == choice
+    assert card_of(model).qat["teacher"] == choice
 
 
 def test_logit_blend_is_the_weighted_sum_of_both_teachers():

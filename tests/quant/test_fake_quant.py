@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.schema.student import card_of
 from edgekd.quant import FakeQuant, activation_spec, fold_batchnorm, format_from, prepare_qat, weight_spec
 from edgekd.quant.qat import to_float
 from edgekd.targets import load_target
@@ -85,7 +86,7 @@ def test_prepare_qat_quantizes_every_layer_and_stays_close_to_float(fmt):
     model = create_student("resnet", (1, 8, 8), 10, widths=(8, 16, 16)).eval()
     x = torch.randn(128, 1, 8, 8)
     q = prepare_qat(model, fmt, x)
-    assert len(q.edgekd_qat["quantized_layers"]) == sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+    assert len(card_of(q).qat["quantized_layers"]) == sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
     ref = model(x)
     err = (q(x) - ref).norm() / ref.norm()
     assert err < (0.25 if fmt.weights == "int4" else 0.05)

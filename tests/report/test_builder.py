@@ -10,6 +10,7 @@ from edgekd.capability import Capability, latency_record
 from edgekd.distill import TrainConfig
 from edgekd.distill.losses import KD
 from edgekd.hw.model import report_prediction
+from edgekd.schema.student import set_card
 from edgekd.report.builder import assemble, finish, run_section, validation_pieces
 from edgekd.schema.record import Report
 from edgekd.schema.sections import Status
@@ -26,7 +27,7 @@ def _pieces(**extra) -> dict:
     data = SimpleNamespace(name="digits", train=_Sized(1437, (1, 8, 8)), val=[0] * 360,
                            spec=SimpleNamespace(labels=LABELS))
     student = torch.nn.Linear(4, 10)
-    student.edgekd_arch = {"name": "resnet", "widths": [8, 16, 32]}
+    set_card(student, arch={"name": "resnet", "widths": [8, 16, 32]})
     artifact = SimpleNamespace(path="/b/x86/model.onnx", backend="onnxruntime", precision="int8", size_bytes=1000,
                                files={"model": "model.onnx"}, sha256={"model.onnx": "ab"}, static_batch=None,
                                details={"kept_float": []})

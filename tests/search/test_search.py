@@ -9,6 +9,7 @@ import torch
 
 import edgekd
 from edgekd.models import DEFAULT_STUDENT, TeacherCNN
+from edgekd.schema.student import card_of
 from edgekd.search import search
 from edgekd.search.scores import count_flops
 
@@ -53,7 +54,7 @@ def test_search_respects_and_counts_constraints(teacher, digits, tmp_path):
     assert len(lines) == len(res.history) and json.loads(lines[0])["arch"]["name"] == "resnet"
     assert (tmp_path / "search.png").stat().st_size > 1000
     model = res.build()
-    assert model.edgekd_arch == res.arch and count_flops(model, (1, 8, 8)) == res.flops
+    assert card_of(model).arch == res.arch and count_flops(model, (1, 8, 8)) == res.flops
 
 
 def test_search_with_measured_latency_keeps_the_chosen_student_in_budget(teacher, digits):
@@ -112,7 +113,7 @@ def test_search_student_keeps_students_smaller_and_faster_than_the_teacher(teach
     limit = 0.05
     model = search_student(big, train, load_target("x86-cpu-onnxruntime"), out_dir=tmp_path,
                            teacher_latency=_teacher_record(limit))
-    srch = model.edgekd_search
+    srch = card_of(model).search
     params = sum(p.numel() for p in big.parameters())
     assert srch["outcome"] == "found" and srch["constraints"]["latency_limit_ms"] == limit
     assert srch["constraints"]["max_params"] == params - 1
@@ -130,9 +131,9 @@ def test_search_student_says_why_when_no_student_beats_the_teacher(teacher, digi
 
     train, _, _ = digits
     model = search_student(teacher, train, load_target("x86-cpu-onnxruntime"), teacher_latency=_teacher_record(1e-6))
-    srch = model.edgekd_search
+    srch = card_of(model).search
     assert srch["outcome"] == "none-fits" and srch["fallback"] == "default-student" and srch["why"]
-    assert model.edgekd_arch["widths"] == DEFAULT_STUDENT["widths"]
+    assert card_of(model).arch["widths"] == DEFAULT_STUDENT["widths"]
     assert srch["constraints"]["latency_limit_ms"] == 1e-6
 
 
@@ -143,7 +144,7 @@ def test_search_student_is_deterministic_for_a_seed(teacher, digits):
     train, _, _ = digits
     big = TeacherCNN((1, 8, 8), 10, width=32)
     target = load_target("x86-cpu-onnxruntime")  # its fitted latency profile: deterministic predictions
-    a, b = (search_student(big, train, target, seed=3, teacher_latency=_teacher_record(0.05)).edgekd_search
+    a, b = (card_of(search_student(big, train, target, seed=3, teacher_latency=_teacher_record(0.05))).search
             for _ in range(2))
     assert a["latency_kind"] == "profile"
     assert (a["arch"], a["score"], a["finalists"]) == (b["arch"], b["score"], b["finalists"])
@@ -154,7 +155,7 @@ def _finalist_times(monkeypatch, times):
     calls = []
 
     def fake(model, target, train, folder, runs=100):
-        calls.append(model.edgekd_arch)
+        calls.append(card_of(model).arch)
         return times[len(calls) - 1]
 
     monkeypatch.setattr("edgekd.search.verify.measure_artifact_ms", fake)
@@ -180,10 +181,10 @@ def test_search_student_takes_the_best_finalist_measured_faster_than_the_compile
     calls = _finalist_times(monkeypatch, [0.2, 0.04, 0.01, 0.3])  # the best-scoring one is slower than 0.05
     model = search_student(big, train, load_target("x86-cpu-onnxruntime"), teacher_latency=_teacher_record(0.05,
                                                                                                     "measured"))
-    srch = model.edgekd_search
+    srch = card_of(model).search
     fin = srch["finalists"]
     assert len(calls) == len(fin) >= 2 and [f["measured_artifact_ms"] for f in fin] == [0.2, 0.04, 0.01, 0.3][:len(fin)]
-    assert srch["outcome"] == "found" and srch["arch"] == fin[1]["arch"] == model.edgekd_arch
+    assert srch["outcome"] == "found" and srch["arch"] == fin[1]["arch"] == card_of(model).arch
     assert [f["faster_than_teacher"] for f in fin[:2]] == [False, True]
 
 
@@ -197,7 +198,7 @@ def test_search_student_falls_back_when_no_finalist_is_measured_faster(teacher, 
     _finalist_times(monkeypatch, [0.2] * 4)
     model = search_student(big, train, load_target("x86-cpu-onnxruntime"), teacher_latency=_teacher_record(0.05,
                                                                                                     "measured"))
-    srch = model.edgekd_search
+    srch = card_of(model).search
     assert srch["outcome"] == "none-fits" and srch["fallback"] == "default-student"
-    assert model.edgekd_arch["widths"] == DEFAULT_STUDENT["widths"]
+    assert card_of(model).arch["widths"] == DEFAULT_STUDENT["widths"]
     assert all(f["faster_than_teacher"] is False for f in srch["finalists"])
