@@ -50,3 +50,13 @@ def test_no_import_cycle_between_subpackages_and_no_import_upward_into_the_stage
     view = graph.package_view(both)
     assert view["subpackage_cycles"] == []
     assert view["upward_edges"] == []
+
+
+def test_the_command_line_and_the_typed_vocabulary_load_without_torch():
+    """``edgekd --help`` answers at once: the CLI and ``edgekd.schema`` import no torch until a command runs."""
+    import subprocess
+
+    code = ("import sys, edgekd.cli, edgekd.schema; "
+            "print(sorted(m for m in ('torch', 'onnx', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

@@ -15,6 +15,7 @@ from edgekd.cli.common import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERRUPTE
 from edgekd.errors import ConfigError, DataError, EdgeKDError
 from edgekd.interrupt import interrupted_at
 from edgekd.logs import route_logs
+from edgekd.schema.sections import Status  # stdlib only: --help stays light
 
 
 def build(
@@ -96,8 +97,8 @@ def build(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     print_summary(matrix)
     for r in matrix.results:
-        if r.status != "passed":
-            colour = "yellow" if r.status == "not run here" else "red"
+        if r.status != Status.PASSED:
+            colour = "yellow" if r.status == Status.NOT_RUN else "red"
             console.print(f"[{colour}]{r.status}[/{colour}] {r.target}: {escape(short_reason(str(r.reason)))}",
                           soft_wrap=True)  # the full reason: report.json, report.html
     console.print(f"report: {matrix.html_path}  manifest: {matrix.manifest_path}" +

@@ -11,6 +11,7 @@ from rich.markup import escape
 from edgekd.cli.common import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, SEED_MAX, console, print_error,
                                print_error_one_line, setup_logging)
 from edgekd.errors import ConfigError, DataError, EdgeKDError
+from edgekd.schema.sections import Status  # stdlib only: --help stays light
 
 
 def compile_model(
@@ -64,5 +65,5 @@ def compile_model(
         console.print(f"  {escape(reason)}", soft_wrap=True)
     if v.recovery:
         console.print(f"  float fallback: {escape(str(v.recovery))}", soft_wrap=True)
-    if v.status == "failed":
+    if v.status == Status.FAILED:
         raise typer.Exit(EXIT_GATE_FAILED)

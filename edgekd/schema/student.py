@@ -8,8 +8,10 @@ taught it. Reports, the latency models and the shared-distillation key read thes
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from torch import nn  # typing only: the card rides on any torch module
+if TYPE_CHECKING:  # the card rides on any torch module; schema itself stays free of torch
+    from torch import nn
 
 ATTRIBUTE = "edgekd_card"
 
