@@ -60,27 +60,8 @@ def near_chance_warnings(classes: int, train: int, accuracies: dict, epochs: dic
     return out
 
 
-def chance_warnings(report: dict) -> list[dict]:
-    """:func:`near_chance_warnings` of a report.json-shaped dict (only the keys it reads need be there)."""
-    classes = len(report.get("dataset", {}).get("classes") or []) or _classes(report)
-    accuracies = {model: (report.get(model) or {}).get("accuracy") for model in ("teacher", "student")}
-    epochs = {model: _epochs(report, model) for model in ("teacher", "student")}
-    return near_chance_warnings(classes, report.get("dataset", {}).get("train") or 0, accuracies, epochs)
-
-
 def log_chance_warnings(target: str, warnings: list[dict], models=("student",)) -> None:
     """Log the warnings of ``models`` (the teacher's is logged once per build, where it is prepared)."""
     for w in warnings:
         if w["model"] in models:
             log.warning("%s: %s", target, w["message"])
-
-
-def _classes(report: dict) -> int:
-    per_class = (report.get("teacher") or {}).get("per_class_accuracy") or []
-    return len(per_class)
-
-
-def _epochs(report: dict, model: str) -> int | None:
-    if model == "student":
-        return ((report.get("distillation") or {}).get("config") or {}).get("epochs")
-    return ((report.get("teacher") or {}).get("recipe") or {}).get("epochs")  # edgekd's default teacher only

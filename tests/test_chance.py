@@ -8,17 +8,16 @@ import logging
 import numpy as np
 import pytest
 
-from edgekd.chance import chance_warnings, threshold
+from edgekd.chance import near_chance_warnings, threshold
 
 
-def _report(teacher, student, classes=10, train=5000, epochs=30, teacher_epochs=None):
-    return {"dataset": {"classes": [str(i) for i in range(classes)], "train": train},
-            "teacher": {"accuracy": teacher, **({"recipe": {"epochs": teacher_epochs}} if teacher_epochs else {})},
-            "student": {"accuracy": student}, "distillation": {"config": {"epochs": epochs}}}
+def chance_warnings(teacher, student, classes=10, train=5000, epochs=30, teacher_epochs=None):
+    return near_chance_warnings(classes, train, {"teacher": teacher, "student": student},
+                                {"teacher": teacher_epochs, "student": epochs})
 
 
 def test_chance_warnings_flags_a_20_percent_teacher_on_10_classes_only():
-    found = chance_warnings(_report(teacher=0.20, student=0.95))
+    found = chance_warnings(teacher=0.20, student=0.95)
     assert [(w["kind"], w["model"]) for w in found] == [("near_chance", "teacher")]
     assert found[0]["chance"] == pytest.approx(0.1) and found[0]["threshold"] == pytest.approx(0.2)
 
@@ -27,15 +26,15 @@ def test_chance_warnings_flags_a_20_percent_teacher_on_10_classes_only():
                                                        (2, 0.6, False), (100, 0.02, True), (100, 0.03, False)])
 def test_chance_warnings_threshold_is_twice_chance_at_most_an_eighth_above_it(classes, accuracy, warned):
     assert threshold(classes) == pytest.approx(min(2 / classes, 1 / classes + (1 - 1 / classes) / 8))
-    assert bool(chance_warnings(_report(teacher=0.99, student=accuracy, classes=classes))) is warned
+    assert bool(chance_warnings(teacher=0.99, student=accuracy, classes=classes)) is warned
 
 
 def test_chance_warnings_names_the_causes_the_report_shows():
-    found = {w["model"]: w for w in chance_warnings(_report(teacher=0.11, student=0.1, train=200, epochs=3,
-                                                            teacher_epochs=2))}
+    found = {w["model"]: w for w in chance_warnings(teacher=0.11, student=0.1, train=200, epochs=3,
+                                                    teacher_epochs=2)}
     assert found["student"]["causes"] == ["too_little_data", "too_few_epochs", "teacher_near_chance", "preprocessing"]
     assert found["teacher"]["causes"] == ["too_little_data", "too_few_epochs", "preprocessing"]
-    healthy_data = chance_warnings(_report(teacher=0.99, student=0.1))[0]
+    healthy_data = chance_warnings(teacher=0.99, student=0.1)[0]
     assert healthy_data["causes"] == ["preprocessing"]
 
 
