@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+from edgekd.hw.environment import environment
 from edgekd.hw.features import arch_key, blocks_of
 from edgekd.hw.fit import compile_onnx
 from edgekd.hw.model import ProfileLatencyModel, profile_path
 from edgekd.hw.profiler import profile
 from edgekd.hw.sampling import sample_archs
-from edgekd.hw.environment import environment
 
 SHAPE = (1, 28, 28)
 RESULTS = Path(__file__).resolve().parent / "results"

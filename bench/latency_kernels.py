@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+from edgekd.hw.environment import environment
 from edgekd.hw.fit import compile_onnx
 from edgekd.hw.interleave import REPEATABLE, profile_many
 from edgekd.hw.kernel_model import KernelLatencyModel, fit_kernel_model
 from edgekd.hw.kernels import Kernel, runtime_kernels
 from edgekd.hw.model import latency_model
 from edgekd.hw.sampling import sample_archs
-from edgekd.hw.environment import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 96, 96), (3, 224, 224)]

@@ -17,8 +17,8 @@ from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.data.spec import SPEC_FILENAME, PreprocessSpec, identity_spec
 from edgekd.data.splits import stratified_indices
 from edgekd.errors import DataError, MissingExtraError
-from edgekd.schema.student import card_of, set_card
 from edgekd.quant import is_qat_model, to_float
+from edgekd.schema.student import card_of, set_card
 from edgekd.targets import CalibrationRecipe, Target, load_recipe, load_target
 
 MIN_CALIBRATION_SAMPLES = 8

@@ -18,10 +18,10 @@ import torch
 
 from edgekd.distill.losses import KD
 from edgekd.distill.qad import check_qat_teacher
-from edgekd.schema.student import card_of
 from edgekd.report.outputs import write_outputs
 from edgekd.report.versus import check_ship
 from edgekd.schema.sections import Status
+from edgekd.schema.student import card_of
 from edgekd.seeding import deterministic
 from edgekd.stages.context import BuildContext, BuildOptions, split_arguments
 from edgekd.stages.data import prepare_data

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgekd.cli import app
 from edgekd.capability import capability
+from edgekd.cli import app
 from edgekd.matrix import ERROR, FAILED, NOT_BUILT, NOT_RUN, PASSED, build_all
-from edgekd.stages.student import share_groups
 from edgekd.report.manifest import file_sha256
+from edgekd.stages.student import share_groups
 from edgekd.targets import list_targets, load_target
 
 REPO_TARGETS = Path(__file__).resolve().parents[1] / "targets"

@@ -32,12 +32,12 @@ import torch
 
 from edgekd._io import write_bytes, write_text
 from edgekd.backends.base import Artifact, Backend
-from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
 from edgekd.backends.tflite_runtime import LiteRTRunner, reference_runner
 from edgekd.calibrate import calibrate, calibrator_for, write_cache
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, MissingExtraError, NotRunHere
+from edgekd.onnx_export import export_onnx, op_inventory
 
 log = logging.getLogger(__name__)
 NO_DEVICE = "not run here: needs an Ethos-U board or Arm's Corstone FVP"

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.onnx_export import export_onnx, op_inventory
-from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError
+from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.ort_session import ort_session
 from edgekd.quant import to_float
 from edgekd.quant.export import export_qdq

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.onnx_export import export_onnx, op_inventory
-from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, NotRunHere, require
+from edgekd.models.loading import fp32_onnx_of  # a user's ONNX file is used as it is
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.quant import to_float
 from edgekd.quant.export import export_qdq
 from edgekd.quant.qdq import QDQConfig, qat_student, qdq_summary, quantize_onnx

@@ -20,10 +20,10 @@ import torch
 
 from edgekd._io import write_bytes
 from edgekd.backends.base import Artifact, Backend, BaseRunner
-from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.backends.onnxruntime import OnnxRuntimeRunner
 from edgekd.calibrate.cache import CACHE_FILENAME
 from edgekd.errors import CompileError, ConfigError, NotRunHere
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.ort_session import ort_session
 from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 

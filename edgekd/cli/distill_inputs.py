@@ -14,8 +14,8 @@ from edgekd.distill.losses import create_loss
 from edgekd.errors import ConfigError, DataError
 from edgekd.models import create_student, student_info
 from edgekd.models.loading import load_weights_and_arch
-from edgekd.stages.preflight import check_student_numbers
 from edgekd.stages import Data, prepare_teacher
+from edgekd.stages.preflight import check_student_numbers
 from edgekd.targets import load_target
 
 

@@ -26,8 +26,8 @@ from edgekd.distill import ddp, qad, record
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
-from edgekd.schema.student import card_of, set_card
 from edgekd.quant import prepare_qat
+from edgekd.schema.student import card_of, set_card
 from edgekd.targets import NumericFormat, Target, load_target
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from edgekd.backends.ethosu import EthosUBackend
 from edgekd.errors import ConfigError
 from edgekd.hw import trees
 from edgekd.hw.base import LatencyModel
+from edgekd.hw.environment import cpu_model
 from edgekd.hw.features import FEATURES, Block, blocks_of
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.models import list_students
-from edgekd.hw.environment import cpu_model
 from edgekd.schema.record import Report
 from edgekd.targets import load_target, search_dirs
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from edgekd.backends.base import Artifact
 from edgekd.errors import ConfigError, require
-from edgekd.ort_session import ort_session, session_options
 from edgekd.hw.environment import cpu_model
+from edgekd.ort_session import ort_session, session_options
 from edgekd.runtime import load_file
 
 log = logging.getLogger(__name__)

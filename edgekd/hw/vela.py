@@ -16,11 +16,11 @@ import onnx
 import torch
 
 from edgekd.backends.ethosu import run_vela
-from edgekd.onnx_export import export_onnx
 from edgekd.backends.tflite_int8 import onnx_to_int8_tflite
 from edgekd.calibrate.collect import float_tensors
 from edgekd.hw.base import LatencyModel
 from edgekd.models import create_student
+from edgekd.onnx_export import export_onnx
 
 # Placeholder activation range (about ±4 is where normalised activations live); Vela's cycle
 # estimate does not read ranges beyond the rescale it emits, which costs the same for any scale.

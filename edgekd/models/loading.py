@@ -17,11 +17,11 @@ from torch import nn
 
 from edgekd._io import write_bytes
 from edgekd.errors import CompileError, ConfigError, DataError
-from edgekd.schema.student import set_card
 from edgekd.models.registry import create_student, list_students
 from edgekd.models.teacher import TeacherCNN
 from edgekd.ort_session import ort_session
 from edgekd.quant import prepare_qat
+from edgekd.schema.student import set_card
 from edgekd.targets import NumericFormat
 
 ARCH_KEYS = ("schema", "name", "input_shape", "num_classes", "qat_format")  # arch JSON keys that are not kwargs

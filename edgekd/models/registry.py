@@ -8,8 +8,8 @@ from typing import Callable
 from torch import nn
 
 from edgekd.errors import ConfigError
-from edgekd.schema.student import set_card
 from edgekd.registry import Registry
+from edgekd.schema.student import set_card
 
 
 @dataclass(frozen=True)

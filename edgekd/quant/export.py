@@ -21,8 +21,8 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from edgekd._io import write_bytes
-from edgekd.onnx_export import onnx_bytes
 from edgekd.errors import CompileError
+from edgekd.onnx_export import onnx_bytes
 from edgekd.quant.fake_quant import bias_grid, quantize_bias
 from edgekd.quant.qat import QConv2d, QLinear, _set_module
 

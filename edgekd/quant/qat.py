@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
-from edgekd.schema.student import card_of, set_card
 from edgekd.quant.fake_quant import FakeQuant, bias_grid, quantize_bias
 from edgekd.quant.formats import activation_spec, weight_spec
+from edgekd.schema.student import card_of, set_card
 from edgekd.targets import NumericFormat
 
 log = logging.getLogger(__name__)

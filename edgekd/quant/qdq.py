@@ -24,8 +24,8 @@ import onnx
 from edgekd._io import write_bytes
 from edgekd.calibrate import calibrate, calibrator_for, write_cache
 from edgekd.errors import CompileError, ConfigError
-from edgekd.schema.student import card_of
 from edgekd.quant.qat import is_qat_model
+from edgekd.schema.student import card_of
 from edgekd.targets import CalibrationRecipe, NumericFormat, Target
 
 _WEIGHTED = {"Conv", "Gemm", "MatMul", "ConvTranspose"}

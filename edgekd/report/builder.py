@@ -13,15 +13,16 @@ from pathlib import Path
 
 from edgekd.capability import latency_section
 from edgekd.chance import log_chance_warnings, near_chance_warnings
-from edgekd.hw.model import report_prediction
 from edgekd.hw.environment import environment
-from edgekd.schema.student import card_of
+from edgekd.hw.model import report_prediction
+from edgekd.report.versus import baseline_sections
 from edgekd.schema.record import (ChanceWarning, LatencyRecord, Report, RunSection, SearchSection, ShipSection,
                                   TeacherArtifactSection, VersusSection)
 from edgekd.schema.sections import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
-                                  Prediction, Status, TargetSection, within_budget)
-from edgekd.report.versus import baseline_sections
+                                    Prediction, Status, TargetSection, within_budget)
+from edgekd.schema.student import card_of
 from edgekd.validate.records import NOT_RUN_METRICS, judged_check
+
 
 def target_section(target) -> TargetSection:
     return TargetSection(name=target.name, backend=target.backend, device=target.device,

@@ -206,8 +206,9 @@ def _plots(matrix) -> str:
         "Per-class top-1 minus the teacher's, in points, on the validation data: each validated artifact, and "
         "the fp32 student (torch) of each shared distillation.", 2, "No per-class data.")]
     clouds = [_figure(plots.search_cloud(s), f"Student search [{k}]: score vs predicted latency of every scored "
-                      "candidate, the finalists ringed, the chosen student starred, the compiled teacher's latency dotted.", 3 + i, f"Student search [{k}]: no scored candidates "
-                      "with a latency in its log.") for i, (k, s) in enumerate(d["searches"].items())]
+                      "candidate, the finalists ringed, the chosen student starred, the compiled teacher's latency "
+                      "dotted.", 3 + i, f"Student search [{k}]: no scored candidates with a latency in its log.")
+              for i, (k, s) in enumerate(d["searches"].items())]
     out += ["<h2>Student search</h2>", *(clouds or ["<p class='muted'>No student search was run for this build "
                                                     "(the student was given or the default).</p>"])]
     out += ["<h2>Distillation</h2>", _figure(

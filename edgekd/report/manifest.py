@@ -14,12 +14,12 @@ import numpy as np
 
 from edgekd._io import write_json, write_text
 from edgekd.distill.trainer import predict
-from edgekd.schema.student import card_of
-from edgekd.report.builder import assemble, prediction_section, with_prediction
 from edgekd.hw.environment import environment, versions
+from edgekd.report.builder import assemble, prediction_section, with_prediction
+from edgekd.report.writers import markdown, reference_lines
 from edgekd.schema.record import Report
 from edgekd.schema.sections import Status
-from edgekd.report.writers import markdown, reference_lines
+from edgekd.schema.student import card_of
 from edgekd.targets import NumericFormat, load_recipe
 from edgekd.validate import reference_check
 from edgekd.validate.metrics import accuracy, compare, per_class_accuracy

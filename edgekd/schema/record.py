@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekd.schema.sections import (ArtifactSection, DatasetSection, DistillationSection, GateSection, ModelSection,
-                                  Section, Status, TargetSection, _extra, _given)
+                                    Section, Status, TargetSection, _extra, _given)
 
 REPORT_SCHEMA = "edgekd.report/1"
 

@@ -22,5 +22,5 @@ from edgekd.stages.results import MatrixResult, TargetResult
 from edgekd.stages.student import plan_group, prepare_student
 from edgekd.stages.teacher import prepare_teacher
 
-__all__ = ["BuildContext", "BuildOptions", "Data", "MatrixResult", "TargetResult", "deliver_target",
-           "distill_group", "distill_student", "plan_group", "prepare_data", "prepare_student", "prepare_teacher", "validate_target"]
+__all__ = ["BuildContext", "BuildOptions", "Data", "MatrixResult", "TargetResult", "deliver_target", "distill_group",
+           "distill_student", "plan_group", "prepare_data", "prepare_student", "prepare_teacher", "validate_target"]

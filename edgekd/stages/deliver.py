@@ -14,11 +14,11 @@ from edgekd.baseline import TeacherArtifact
 from edgekd.capability import Capability, capability
 from edgekd.compile import compile as compile_model
 from edgekd.errors import MissingExtraError, NotRunHere
-from edgekd.schema.student import card_of, set_card
 from edgekd.report.builder import assemble, finish, log_near_chance, validation_pieces
 from edgekd.report.manifest import not_run_pieces, write_target_reports
 from edgekd.schema.record import Report
 from edgekd.schema.sections import GateSection, Status
+from edgekd.schema.student import card_of, set_card
 from edgekd.stages.context import BuildContext
 from edgekd.stages.results import TargetResult
 from edgekd.targets import Target

@@ -11,8 +11,8 @@ from torch import nn
 
 from edgekd.distill.api import qat_fit
 from edgekd.distill.trainer import TrainConfig, fit
-from edgekd.schema.student import card_of
 from edgekd.report.manifest import state_sha256
+from edgekd.schema.student import card_of
 from edgekd.stages.context import BuildContext
 from edgekd.stages.student import Plan
 from edgekd.targets import Target

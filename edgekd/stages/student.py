@@ -21,8 +21,8 @@ from edgekd.baseline import TeacherArtifact, compile_teacher
 from edgekd.capability import capability
 from edgekd.errors import DataError
 from edgekd.models import DEFAULT_STUDENT, create_student
-from edgekd.schema.student import arch_of, set_card
 from edgekd.schema.sections import Status
+from edgekd.schema.student import arch_of, set_card
 from edgekd.search import search
 from edgekd.search.build import search_student
 from edgekd.search.scores import get_score

@@ -16,9 +16,9 @@ from edgekd.errors import NotRunHere
 from edgekd.targets import load_target
 from edgekd.validate.gates import GateVerdict, evaluate_gate, gate_of
 from edgekd.validate.latency import runner_latency, torch_latency
+from edgekd.validate.metrics import accuracy, compare
 from edgekd.validate.progress import run_with_progress
 from edgekd.validate.records import judged_check, not_run_measurements
-from edgekd.validate.metrics import accuracy, compare
 
 __all__ = ["EMULATED_VALIDATE_SAMPLES", "GateVerdict", "evaluate_gate", "gate_of", "reference_check", "validate"]
 log = logging.getLogger(__name__)

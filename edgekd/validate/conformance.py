@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact, get_backend
+from edgekd.compiler import compile_artifact
 from edgekd.errors import NotRunHere
 from edgekd.ort_session import ort_session
 from edgekd.targets import Target, load_target

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.compiler import compile_artifact
 from edgekd.backends.base import Artifact
+from edgekd.compiler import compile_artifact
 from edgekd.data.sources import as_array_data
 from edgekd.errors import CompileError
 from edgekd.ort_session import ort_session

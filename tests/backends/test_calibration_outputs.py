@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.onnx_export import export_onnx
 from edgekd.calibrate import Entropy, Percentile, calibrate
+from edgekd.onnx_export import export_onnx
 
 
 @pytest.mark.parametrize("calibrator", [Entropy(), Percentile(99.0)])

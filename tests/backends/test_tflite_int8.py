@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import edgekd
-from edgekd.schema.student import card_of
-from edgekd.onnx_export import export_onnx
 from edgekd.errors import CompileError
+from edgekd.onnx_export import export_onnx
+from edgekd.schema.student import card_of
 
 pytest.importorskip("ai_edge_litert")
 

@@ -10,8 +10,8 @@ from edgekd.distill import qad
 from edgekd.distill.losses import KD, FitNet
 from edgekd.errors import ConfigError
 from edgekd.models import create_student
-from edgekd.schema.student import card_of
 from edgekd.quant import format_from
+from edgekd.schema.student import card_of
 
 
 class _SpyKD(KD):

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.onnx_export import export_onnx
 from edgekd.errors import ConfigError
 from edgekd.hw.kernel_model import KernelLatencyModel, fit_kernel_model
 from edgekd.hw.kernels import Kernel, runtime_kernels
+from edgekd.onnx_export import export_onnx
 
 SHAPE = (3, 16, 16)
 

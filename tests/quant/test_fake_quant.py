@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.schema.student import card_of
 from edgekd.quant import FakeQuant, activation_spec, fold_batchnorm, format_from, prepare_qat, weight_spec
 from edgekd.quant.qat import to_float
+from edgekd.schema.student import card_of
 from edgekd.targets import load_target
 
 

@@ -15,8 +15,8 @@ import torch
 from onnx import numpy_helper
 
 import edgekd
-from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.models import create_student
+from edgekd.onnx_export import export_onnx, op_inventory
 from edgekd.quant import QConv2d, is_qat_model, to_float
 
 

@@ -7,8 +7,8 @@ import onnx
 import pytest
 import torch
 
-from edgekd.onnx_export import export_onnx
 from edgekd.errors import ConfigError
+from edgekd.onnx_export import export_onnx
 from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 from edgekd.targets import NumericFormat, list_targets, load_recipe
 

@@ -10,11 +10,11 @@ from edgekd.capability import Capability, latency_record
 from edgekd.distill import TrainConfig
 from edgekd.distill.losses import KD
 from edgekd.hw.model import report_prediction
-from edgekd.schema.student import set_card
 from edgekd.report.builder import assemble, finish, run_section, validation_pieces
+from edgekd.report.versus import baseline_sections
 from edgekd.schema.record import Report
 from edgekd.schema.sections import Status
-from edgekd.report.versus import baseline_sections
+from edgekd.schema.student import set_card
 from edgekd.targets import load_target
 
 TARGET = load_target("x86-cpu-onnxruntime")
