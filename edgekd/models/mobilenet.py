@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from edgekd.models.registry import register_student
-from edgekd.models.resnet import ACTIVATIONS
+from edgekd.models.resnet import ACTIVATIONS, stem_layers
 
 MOBILENET_OPS = frozenset({"conv", "depthwise_conv", "batchnorm", "relu6", "add", "global_avgpool", "linear"})
 
@@ -31,11 +31,11 @@ class InvertedResidual(nn.Module):
 class MobileNetV2Student(nn.Module):
     """stem conv → stages of inverted residuals → 1×1 head conv → GAP → linear."""
 
-    def __init__(self, input_shape, num_classes, widths, depths, expansions, kernels, head: int, act: str = "relu6"):
+    def __init__(self, input_shape, num_classes, widths, depths, expansions, kernels, head: int, act: str = "relu6",
+                 stem_stride: int | None = None):
         super().__init__()
         stem = widths[0]
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
-                                  ACTIVATIONS[act](inplace=True))
+        self.stem = stem_layers(input_shape[0], stem, stem_stride, input_shape, act)
         blocks, cin = [], stem
         for i, (width, depth, expansion, kernel) in enumerate(zip(widths, depths, expansions, kernels)):
             stage = [InvertedResidual(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1,
@@ -55,7 +55,9 @@ class MobileNetV2Student(nn.Module):
 
 @register_student("mobilenetv2", MOBILENET_OPS, "MobileNetV2-style CNN: expansion, kernel, width, depth")
 def mobilenetv2(input_shape, num_classes, widths=(16, 24, 32), depths=(1, 2, 2), expansions=(1, 4, 4),
-                kernels=(3, 3, 3), width_mult: float = 1.0, head: int = 128, act: str = "relu6"):
+                kernels=(3, 3, 3), width_mult: float = 1.0, head: int = 128, act: str = "relu6",
+                stem_stride: int | None = None):
+    """``stem_stride``: 1, 2 or 4; None picks it from the input size (``resnet.stem_stride_for``)."""
     n = len(widths)
     if not (len(depths) == len(expansions) == len(kernels) == n):
         raise ValueError("widths, depths, expansions and kernels need one entry per stage")
@@ -65,4 +67,4 @@ def mobilenetv2(input_shape, num_classes, widths=(16, 24, 32), depths=(1, 2, 2),
         raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
     widths = tuple(max(4, int(round(w * width_mult))) for w in widths)
     return MobileNetV2Student(input_shape, num_classes, widths, tuple(depths), tuple(expansions),
-                              tuple(kernels), head, act)
+                              tuple(kernels), head, act, stem_stride)

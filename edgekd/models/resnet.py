@@ -18,6 +18,27 @@ def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: 
     return nn.Sequential(*layers)
 
 
+STEM_STRIDES = (1, 2, 4)
+
+
+def stem_stride_for(input_shape) -> int:
+    """ImageNet-style early downsampling for large inputs: none below 64 px, 2× below 128 px, else 4×.
+
+    At 224×224 a stride-1 stem would run every stage at full resolution, slower than most teachers."""
+    side = min(input_shape[1:])
+    return 1 if side < 64 else 2 if side < 128 else 4
+
+
+def stem_layers(cin: int, cout: int, stride: int | None, input_shape, act: str) -> nn.Module:
+    """The stem: one 3×3 conv (stride 1 or 2), or two stride-2 3×3 convs for 4× (no pooling op needed)."""
+    stride = stem_stride_for(input_shape) if stride is None else stride
+    if stride not in STEM_STRIDES:
+        raise ValueError(f"stem_stride must be one of {STEM_STRIDES} or None (by input size), got {stride!r}")
+    if stride == 4:
+        return nn.Sequential(conv_bn_relu(cin, cout, 3, 2, act=act), conv_bn_relu(cout, cout, 3, 2, act=act))
+    return conv_bn_relu(cin, cout, 3, stride, act=act)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, act: str = "relu"):
         super().__init__()
@@ -35,12 +56,12 @@ class ResNetStudent(nn.Module):
     """stem conv → stages of BasicBlocks (first block of stages 2+ downsamples) → GAP → linear."""
 
     def __init__(self, input_shape, num_classes, depths=(1, 1, 1), widths=(16, 32, 64), stem: int | None = None,
-                 act: str = "relu"):
+                 act: str = "relu", stem_stride: int | None = None):
         super().__init__()
         if len(depths) != len(widths):
             raise ValueError("depths and widths need one entry per stage")
         stem = stem or widths[0]
-        self.stem = conv_bn_relu(input_shape[0], stem, 3, 1, act=act)
+        self.stem = stem_layers(input_shape[0], stem, stem_stride, input_shape, act)
         blocks, cin = [], stem
         for i, (depth, width) in enumerate(zip(depths, widths)):
             stage = [BasicBlock(cin if j == 0 else width, width, 2 if (i > 0 and j == 0) else 1, act)
@@ -58,8 +79,9 @@ class ResNetStudent(nn.Module):
 
 @register_student("resnet", RESNET_OPS, "ResNet-style CNN: depth and width per stage")
 def resnet(input_shape, num_classes, depths=(1, 1, 1), widths=(16, 32, 64), width_mult: float = 1.0,
-           act: str = "relu"):
+           act: str = "relu", stem_stride: int | None = None):
+    """``stem_stride``: 1, 2 or 4; None picks it from the input size (:func:`stem_stride_for`)."""
     if act not in ACTIVATIONS:
         raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
     widths = tuple(max(4, int(round(w * width_mult))) for w in widths)
-    return ResNetStudent(input_shape, num_classes, tuple(depths), widths, act=act)
+    return ResNetStudent(input_shape, num_classes, tuple(depths), widths, act=act, stem_stride=stem_stride)
