@@ -2,6 +2,7 @@
 
 In order (``edgekd.matrix.run_build`` runs them; ``build`` and ``build_all`` call it):
 
+0. ``stages/preflight.py`` — every argument checked before any work (``guarded`` wraps ``build``/``build_all``)
 1. :func:`prepare_data` (``stages/data.py``) — built-in dataset, image folder or arrays → :class:`Data`
 2. :func:`prepare_teacher` (``stages/teacher.py``) — the user's teacher, or the cached default
 3. :func:`plan_group` (``stages/student.py``) — per numeric format: compile the teacher (the baseline

@@ -1,5 +1,5 @@
-"""Stages 5-7 per target: compile the distilled student, validate it in its runtime (or say why not),
-report it beside the compiled teacher. Each target's reports are written once, at the end."""
+"""Stage 5, per target: compile the distilled student, validate it in its runtime (or say why not), report it
+beside the compiled teacher. Each target's reports are written once, at the end."""
 
 from __future__ import annotations
 
