@@ -30,7 +30,7 @@ from edgekd.stages.distill import distill_group
 from edgekd.stages.preflight import guarded, resolve_targets
 from edgekd.stages.results import MatrixResult, TargetResult
 from edgekd.stages.student import Plan, distill_groups, plan_group, prepare_student, share_groups
-from edgekd.stages.teacher import prepare_teacher, teacher_view
+from edgekd.stages.teacher import label_with_teacher, prepare_teacher, teacher_view
 
 PASSED, FAILED, NOT_RUN, NOT_BUILT, ERROR = Status  # the statuses' older names
 __all__ = ["MatrixResult", "TargetResult", "build_all", "resolve_targets", "run_build"]
@@ -77,7 +77,7 @@ def run_build(teacher, data_args: dict, targets, out_dir: Path, options: BuildOp
     check_qat_teacher(options.qat_teacher, options.loss)
     chosen = resolve_targets(targets)
     with deterministic(options.seed):
-        data = prepare_data(**data_args)
+        data = label_with_teacher(prepare_data(**data_args), teacher, out_dir / "cache")
         teacher, teacher_info = prepare_teacher(teacher, data, options.seed, options.progress)
         prepare_student(options.student, data)  # a bad student is bad input for every target
         check_ship(options.ship)

@@ -72,7 +72,8 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         target: a target name (``x86-cpu-onnxruntime``) or a path to its TOML file.
         out_dir: the artifact lands in ``out_dir/<target>/``.
         student: an ``nn.Module``, a registry name, or ``{"name": ..., **kwargs}``; default: a small ResNet.
-        spec: preprocessing spec of user data (default: pass-through of already-normalized arrays).
+        spec: preprocessing spec of user data (default: pass-through of already-normalized arrays);
+            with ``data_dir``, the images' size and normalization (your teacher's own).
         loss: the distillation loss (default: Hinton KD, T=1, CE/KD weights 0.5/0.5).
         resume: continue an interrupted distillation from its last epoch checkpoint.
         search: without ``student``, search one for the target (``edgekd.search``, DisWOT score);
@@ -84,7 +85,10 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         data_dir: your images, ``data_dir/<class>/<image>`` (the ``folder`` dataset); labels are the
             sorted class folder names. ``val_dir``: validation images in the same class folders
             (default: a stratified ``val_fraction`` of ``data_dir``). ``image_size``: N or (H, W)
-            pixels (default 32); ``channels``: 1 (grayscale) or 3 (RGB, default).
+            pixels (default 32); ``channels``: 1 (grayscale) or 3 (RGB, default). A folder of images
+            without class sub-folders is unlabeled: ``teacher`` (required) labels it with its top-1
+            class, accuracy then means agreement with the teacher, and its logits are cached in
+            ``out_dir/cache`` (label-free distillation; a labelled ``val_dir`` keeps its labels).
         ship: which artifact ``report["ship"]`` names for the device: ``"auto"`` (the student only
             when its artifact is faster than the teacher compiled for the same runtime), ``"student"``
             or ``"teacher"``. The teacher is always compiled too, into ``out_dir/teacher/<target>/``.

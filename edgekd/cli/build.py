@@ -36,6 +36,13 @@ def build(
                                                                     "(RGB, default) channels."),
     val_fraction: float = typer.Option(0.2, min=0.01, max=0.9, help="Held-out share when the dataset has no "
                                                                     "test split and no --val-dir is given."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Your trained teacher: a state_dict (with "
+                                           "--teacher-arch) or an ExportedProgram (.pt2); needed for an unlabeled "
+                                           "--data-dir (DATA_DIR/<image>), whose labels it gives. Default: "
+                                           "edgekd's teacher, trained once and cached."),
+    teacher_arch: Optional[Path] = typer.Option(None, "--teacher-arch", help="The state_dict's architecture, "
+                                                "JSON: {\"name\": \"TeacherCNN\" or a student, \"num_classes\": "
+                                                "N, ...}. Default: --teacher with the suffix .json."),
     student: Optional[str] = typer.Option(None, help="Student registry name (default: a small ResNet)."),
     epochs: int = typer.Option(30, min=1, help="Distillation epochs."),
     seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed for splits, initialisation and data order."),
@@ -73,6 +80,11 @@ def build(
         if ship not in ("auto", "student", "teacher"):
             raise ConfigError(f"--ship must be auto, student or teacher, got {ship!r}")
         _check_data_flags(dataset, data_dir, val_dir, image_size, channels)
+        teacher_model = None
+        if teacher is not None or teacher_arch is not None:
+            from edgekd.cli.teacher_file import teacher_from_file  # torch-bearing: see edgekd.cli.common
+
+            teacher_model = teacher_from_file(teacher, teacher_arch, data_dir, image_size, channels)
     except (ConfigError, DataError) as exc:
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -80,7 +92,7 @@ def build(
     fresh, log_file = not out.exists(), out / "build.log"
     try:
         with route_logs(console, verbose, log_file):  # other libraries' lines: to OUT/build.log
-            matrix = build_all(targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
+            matrix = build_all(teacher_model, targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
                                seed=seed, qat_teacher=qat_teacher, calib_size=calib_size, resume=resume,
                                search=search, qat=qat, command=command, ship=ship,
                                data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from edgekd.data.formats import load_idx_dataset, load_image_folder
+from edgekd.data.formats import is_unlabeled_folder, load_idx_dataset, load_image_folder, load_unlabeled_folder
 from edgekd.data.sources import ArrayData
 from edgekd.data.spec import PreprocessSpec
 from edgekd.data.splits import split
@@ -17,6 +17,7 @@ from edgekd.errors import DataError
 from edgekd.registry import Registry
 
 DEFAULT_DATASET = "mnist5k"
+UNLABELED = -1  # the label of an image in an unlabeled folder until the teacher labels it
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -30,6 +31,7 @@ class DatasetBundle:
     train: ArrayData
     test: ArrayData | None
     spec: PreprocessSpec
+    labels_from: str = "labels"  # "teacher": an unlabeled folder, labelled by the build's teacher
 
 
 _DATASETS: Registry[Callable[..., DatasetBundle]] = Registry("dataset", unknown_error=DataError)
@@ -96,22 +98,38 @@ def fashion_mnist(root: str | Path = FASHION_MNIST_DIR) -> DatasetBundle:
 
 @register_dataset("folder")
 def image_folder(root: str | Path, size: tuple[int, int] = (32, 32), color: str = "rgb",
-                 val_root: str | Path | None = None) -> DatasetBundle:
-    """An image folder ``root/<class>/<image>``, normalized to [-1, 1] per channel.
+                 val_root: str | Path | None = None, spec: PreprocessSpec | None = None) -> DatasetBundle:
+    """An image folder ``root/<class>/<image>``, normalized to [-1, 1] per channel (or as ``spec`` says:
+    a user's teacher expects its own normalization and input size).
 
-    ``val_root``: validation images in the same class sub-folders (the bundle's ``test``); without
-    it the caller holds out a split of ``root``.
+    A folder of images without class sub-folders is unlabeled: its labels are placeholders (-1) until
+    the build's teacher labels it (``labels_from="teacher"``). ``val_root``: validation images, in the
+    same class sub-folders or unlabeled; without it the caller holds out a split of ``root``.
     """
-    pixels, labels, classes = load_image_folder(root, size, color)
-    if len(classes) < 2:
-        raise DataError(f"{root}: one class folder ({classes[0]}); a classifier needs at least two")
+    if spec is not None:
+        size, color = tuple(spec.input_shape[1:]), spec.color
+    unlabeled = is_unlabeled_folder(root)
+    if unlabeled:
+        pixels, classes = load_unlabeled_folder(root, size, color), []
+        labels = np.full(len(pixels), UNLABELED, np.int64)
+    else:
+        pixels, labels, classes = load_image_folder(root, size, color)
+        if len(classes) < 2:
+            raise DataError(f"{root}: one class folder ({classes[0]}); a classifier needs at least two")
     channels = pixels.shape[1]
-    spec = PreprocessSpec(input_shape=(channels, *size), color=color, mean=(0.5,) * channels,
-                          std=(0.5,) * channels, labels=tuple(classes))
+    base = spec or PreprocessSpec(input_shape=(channels, *size), color=color, mean=(0.5,) * channels,
+                                  std=(0.5,) * channels, labels=())
+    spec = base.model_copy(update={"labels": tuple(classes)})
     test = None
-    if val_root is not None:
-        test = _to_data(*load_image_folder(val_root, size, color, classes)[:2], spec)
-    return DatasetBundle(f"folder:{Path(root).name}", _to_data(pixels, labels, spec), test, spec)
+    if val_root is not None and is_unlabeled_folder(val_root):
+        val_pixels = load_unlabeled_folder(val_root, size, color)
+        test = _to_data(val_pixels, np.full(len(val_pixels), UNLABELED, np.int64), spec)
+    elif val_root is not None:  # labelled: with an unlabeled train folder, its sorted folder order is the class order
+        val_pixels, val_labels, val_classes = load_image_folder(val_root, size, color, classes or None)
+        spec = spec.model_copy(update={"labels": tuple(val_classes)})
+        test = _to_data(val_pixels, val_labels, spec)
+    return DatasetBundle(f"folder:{Path(root).name}", _to_data(pixels, labels, spec), test, spec,
+                         "teacher" if unlabeled else "labels")
 
 
 def data_request(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None) -> tuple[str, dict]:
@@ -179,10 +197,19 @@ def _image_size(value, name: str) -> tuple[int, int]:
 
 
 def load_train_val(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None, *,
-                   val_fraction: float = 0.2, seed: int = 0) -> tuple[DatasetBundle, ArrayData, ArrayData]:
+                   val_fraction: float = 0.2, seed: int = 0,
+                   spec: PreprocessSpec | None = None) -> tuple[DatasetBundle, ArrayData, ArrayData]:
     """A built-in dataset or image folder as ``(bundle, train, val)``: its own test split where it has
-    one (or ``val_dir``), else a stratified ``val_fraction`` held out of train with ``seed``."""
+    one (or ``val_dir``), else a stratified ``val_fraction`` held out of train with ``seed``.
+    ``spec``: an image folder's size and normalization (a built-in dataset has its own)."""
     name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
+    if spec is not None:
+        if name != "folder":
+            raise DataError(f"spec: the built-in dataset {name!r} has its own preprocessing; a spec is for "
+                            "your arrays or image folder")
+        if image_size is not None or channels is not None:
+            raise DataError("spec: it sets the input size and channels; drop image_size/channels")
+        kwargs["spec"] = spec
     bundle = load_dataset(name, **kwargs)
     if bundle.test is not None:
         return bundle, bundle.train, bundle.test

@@ -66,9 +66,6 @@ def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb
     ``classes``: the label order of another folder (a validation folder takes its train folder's);
     a sub-folder not among them is an error, a class without a sub-folder simply has no images.
     """
-    # heavy optional package: imported on first use
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
@@ -81,22 +78,46 @@ def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb
             raise DataError(f"{root}: class folder(s) {', '.join(unknown)} not among the training classes "
                             f"({', '.join(classes)})")
     classes = list(classes) if classes is not None else found
-    mode = "L" if color == "gray" else "RGB"
     images, labels = [], []
     for index, name in enumerate(classes):
         if not (root / name).is_dir():
             continue
-        for file in sorted((root / name).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(file) as img:
-                    img = img.convert(mode).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                    arr = np.asarray(img, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DataError(f"{file}: cannot decode image: {exc}") from exc
-            images.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-            labels.append(index)
+        files = _image_files(root / name)
+        images += [_read_image(file, size, color) for file in files]
+        labels += [index] * len(files)
     if not images:
         raise DataError(f"{root}: no images with suffixes {sorted(IMAGE_SUFFIXES)}")
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+
+
+def is_unlabeled_folder(root: str | Path) -> bool:
+    """True for a folder of images without class sub-folders: its labels must come from a teacher."""
+    root = Path(root)
+    return root.is_dir() and not any(p.is_dir() for p in root.iterdir()) and bool(_image_files(root))
+
+
+def load_unlabeled_folder(root: str | Path, size: tuple[int, int], color: str = "rgb") -> np.ndarray:
+    """``root/<image>`` (no class sub-folders) → uint8 (N, C, H, W), in file-name order."""
+    root = Path(root)
+    files = _image_files(root)
+    if not files:
+        raise DataError(f"{root}: no images with suffixes {sorted(IMAGE_SUFFIXES)}")
+    return np.stack([_read_image(file, size, color) for file in files])
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_image(file: Path, size: tuple[int, int], color: str) -> np.ndarray:
+    # heavy optional package: imported on first use
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            img = img.convert("L" if color == "gray" else "RGB").resize((size[1], size[0]),
+                                                                         Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{file}: cannot decode image: {exc}") from exc
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)

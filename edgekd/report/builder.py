@@ -31,7 +31,8 @@ def target_section(target) -> TargetSection:
 
 def dataset_section(data) -> DatasetSection:
     return DatasetSection(name=data.name, train=len(data.train), val=len(data.val),
-                          input_shape=list(data.train.input_shape), classes=list(data.spec.labels))
+                          input_shape=list(data.train.input_shape), classes=list(data.spec.labels),
+                          labels="teacher" if getattr(data, "labels_from", "labels") == "teacher" else None)
 
 
 def teacher_section(teacher_info: dict, metrics: dict) -> ModelSection:

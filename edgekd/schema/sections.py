@@ -130,11 +130,16 @@ class TargetSection(Section):
 
 @dataclass
 class DatasetSection(Section):
+    """``labels``: "teacher" when an unlabeled folder was labelled by the teacher (accuracy is then
+    agreement with it); absent for labelled data."""
+
+    OPTIONAL = frozenset({"labels"})
     name: str | None = None
     train: int | None = None
     val: int | None = None
     input_shape: list = field(default_factory=list)
     classes: list = field(default_factory=list)
+    labels: str | None = None
     extra: dict = _extra()
     given: tuple = _given()
 

@@ -24,10 +24,11 @@ class Data:
     spec: PreprocessSpec
     augment: bool  # the built-in datasets train augmented by default, user data does not
     builtin: bool
+    labels_from: str = "labels"  # "teacher": an unlabeled folder; accuracy then means agreement with the teacher
 
     @property
-    def num_classes(self) -> int:
-        return max(self.train.num_classes, self.val.num_classes)
+    def num_classes(self) -> int:  # the spec's too: a teacher's labels need not use every class
+        return max(self.train.num_classes, self.val.num_classes, self.spec.num_classes)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ def prepare_data(train=None, val=None, dataset=None, spec=None, val_fraction: fl
         if val is not None:
             raise DataError("val was given without train; pass both, or neither for the built-in dataset")
         bundle, train_data, val_data = load_train_val(dataset, data_dir, val_dir, image_size, channels,
-                                                      val_fraction=val_fraction, seed=seed)
-        return Data(bundle.name, train_data, val_data, bundle.spec, True, True)
+                                                      val_fraction=val_fraction, seed=seed, spec=spec)
+        builtin = bundle.name != "folder" and not bundle.name.startswith("folder:")
+        return Data(bundle.name, train_data, val_data, bundle.spec, True, builtin, bundle.labels_from)
     if dataset is not None or data_dir is not None:
         raise DataError("pass either dataset=... / data_dir=... or train=..., not both")
     train_data = as_array_data(train, "train")

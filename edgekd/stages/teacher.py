@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,3 +84,58 @@ def teacher_view(teacher: nn.Module, data: Data) -> dict:
     """The teacher's logits and per-class accuracy on the validation data, computed once per build."""
     logits = predict(teacher, data.val.x).numpy()
     return {"logits": logits, "per_class_accuracy": per_class_accuracy(logits, data.val.y.numpy(), logits.shape[1])}
+
+
+def label_with_teacher(data: Data, teacher: nn.Module | None, cache_dir: Path | None = None) -> Data:
+    """An unlabeled folder's images labelled with the teacher's top-1 class (label-free distillation).
+
+    Validation without labels is then agreement with the teacher; a labelled validation folder keeps
+    its labels. The teacher's logits are cached in ``cache_dir`` by the content of teacher and images,
+    so a rebuild or ``--resume`` skips the pass over the folder.
+
+    Raises:
+        DataError: no teacher (edgekd's default one would have nothing to learn from), or one that
+            cannot run on the images.
+    """
+    if data.labels_from != "teacher":
+        return data
+    if teacher is None:
+        raise DataError(f"data_dir: {data.name.removeprefix('folder:')} has no class sub-folders; label-free "
+                        "distillation needs your trained teacher (teacher=..., --teacher FILE)")
+    needs_val = bool((data.val.y < 0).any())
+    logits = _teacher_logits(teacher, [data.train.x] + ([data.val.x] if needs_val else []), cache_dir)
+    classes = logits[0].shape[1]
+    if len(data.spec.labels) not in (0, classes):
+        raise DataError(f"val_dir: {len(data.spec.labels)} class folders but the teacher outputs {classes} classes")
+    spec = data.spec if data.spec.labels else data.spec.model_copy(update={"labels": tuple(map(str, range(classes)))})
+    train = type(data.train)(data.train.x, torch.from_numpy(logits[0].argmax(1)))
+    val = type(data.val)(data.val.x, torch.from_numpy(logits[1].argmax(1))) if needs_val else data.val
+    log.info("labelled %d unlabeled images with the teacher's top-1 class (%d classes)", len(train), classes)
+    return replace(data, train=train, val=val, spec=spec)
+
+
+def _teacher_logits(teacher: nn.Module, inputs: list[torch.Tensor], cache_dir: Path | None) -> list[np.ndarray]:
+    key = hashlib.sha256()
+    for name, tensor in teacher.state_dict().items():
+        key.update(name.encode())
+        key.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for x in inputs:
+        key.update(x.numpy().tobytes())
+    path = cache_dir / f"teacher-logits-{key.hexdigest()[:16]}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            return [stored[f"part{i}"] for i in range(len(inputs))]
+    try:
+        with torch.no_grad():
+            logits = [predict(teacher, x).numpy() for x in inputs]
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises, the cause is the input
+        raise DataError(f"the teacher cannot run on the images of shape {tuple(inputs[0].shape[1:])} "
+                        f"(C, H, W): {type(exc).__name__}: {exc}") from exc
+    if logits[0].ndim != 2:
+        raise DataError(f"the teacher must return logits of shape (N, classes), got {logits[0].shape}")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.stem + ".partial.npz")  # a killed build leaves no truncated cache
+        np.savez(partial, **{f"part{i}": a for i, a in enumerate(logits)})
+        partial.replace(path)
+    return logits
