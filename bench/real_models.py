@@ -91,13 +91,14 @@ def latency(fn, x1: np.ndarray, runs: int) -> float:
     return time_calls(fn, x1, warmup=5, runs=runs)["p50"]
 
 
-def edgekd_rows(model, calib, val, ref, work: Path, runs: int, targets=TARGETS) -> list[dict]:
+def edgekd_rows(model, calib, val, ref, work: Path, runs: int, targets=TARGETS,
+                precisions=("fp32", "int8")) -> list[dict]:
     import edgekd
     from edgekd.validate.conformance import with_precision
 
     rows = []
     for name in targets:
-        for precision in ("fp32", "int8"):
+        for precision in precisions:
             t0 = time.perf_counter()
             try:
                 artifact = edgekd.compile(model, with_precision(name, precision), calib, work, calib_size=len(calib))
@@ -110,6 +111,19 @@ def edgekd_rows(model, calib, val, ref, work: Path, runs: int, targets=TARGETS) 
                 rows.append({"tool": "edgekd", "target": name, "precision": precision, "error": str(exc)[:300]})
             print(rows[-1], flush=True)
     return rows
+
+
+def without_bias_correction(model, calib, val, ref, work: Path, runs: int) -> list[dict]:
+    """edgekd's int8 with bias correction turned off in the targets' recipes: what it adds."""
+    from edgekd import compiler
+
+    original = compiler.load_recipe
+    compiler.load_recipe = lambda *a, **kw: original(*a, **kw).model_copy(update={"bias_correction": False})
+    try:
+        rows = edgekd_rows(model, calib, val, ref, work, runs, TARGETS, ("int8",))
+    finally:
+        compiler.load_recipe = original
+    return [{**r, "tool": "edgekd without bias correction"} for r in rows]
 
 
 def executorch_before_fix(model, calib, val, ref, work: Path) -> dict:
@@ -181,7 +195,7 @@ def nncf_row(model, calib, val, ref, runs: int) -> dict:
             "compile_s": seconds, "latency_b1_ms": latency(run, val[:1], runs)}
 
 
-PARTS = ["edgekd", "before_fix", "ort_peers", "nncf"]
+PARTS = ["edgekd", "no_bias_correction", "before_fix", "ort_peers", "nncf"]
 PARTS_ORDER = {"eager": -1, **{p: i for i, p in enumerate(PARTS)}}
 
 
@@ -215,6 +229,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "real_models.json")
     parser.add_argument("--targets", nargs="+", default=TARGETS, choices=TARGETS, help="edgekd's targets")
+    parser.add_argument("--note", default="2-vCPU machine, nothing else running; latencies rank, they are not specs",
+                        help="what else shared the machine (kept in the JSON)")
     parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS,
                         help="what to run; rows of the other parts are kept from an existing --out")
     args = parser.parse_args()
@@ -233,7 +249,8 @@ def main() -> None:
             work = Path(tmp)
             if "edgekd" in args.parts:
                 found += [{**r, "part": "edgekd"} for r in edgekd_rows(model, calib, val, ref, work, args.runs, args.targets)]
-            extras = {"before_fix": lambda: [executorch_before_fix(model, calib, val, ref, work)],
+            extras = {"no_bias_correction": lambda: without_bias_correction(model, calib, val, ref, work, args.runs),
+                      "before_fix": lambda: [executorch_before_fix(model, calib, val, ref, work)],
                       "ort_peers": lambda: ort_peer_rows(_fp32_onnx(model, size, work), calib, val, ref, work,
                                                          args.runs),
                       "nncf": lambda: [nncf_row(model, calib, val, ref, args.runs)]}
@@ -255,8 +272,7 @@ def main() -> None:
         rows.sort(key=lambda r: (r["model"], PARTS_ORDER.get(r.get("part"), 9)))
     result = {"models": args.models, "images": args.images, "calibration": args.calib,
               "validation": args.images - args.calib, "threads": 1, "latency_runs": args.runs,
-              "seconds": time.time() - started, "note": "shared 2-vCPU machine under load, run with nice -n 10; "
-              "latencies rank, they are not specs", "rows": rows}
+              "seconds": time.time() - started, "note": args.note, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(table(rows))

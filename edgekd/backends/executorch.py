@@ -21,6 +21,7 @@ from edgekd.calibrate import calibrator_for
 from edgekd.calibrate.collect import accumulate
 from edgekd.calibrate.methods import BINS, TensorStats
 from edgekd.errors import CompileError, require
+from edgekd.quant.bias_correction_pt2e import correct_biases, float_weights
 
 log = logging.getLogger(__name__)
 WEIGHT_SCALE_EPS = float(torch.finfo(torch.float32).eps)  # smallest weight scale (XNNPACK's config: 2**-12)
@@ -142,8 +143,9 @@ def _quantizer(per_channel: bool, calibrator=None):
 
 
 def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per_channel: bool = True,
-                  batch: int = 1, calibrator=None) -> torch.nn.Module:
-    """PT2E int8 (XNNPACK's symmetric config): prepare, observe the calibration set, convert."""
+                  batch: int = 1, calibrator=None, bias_correction: bool = False) -> torch.nn.Module:
+    """PT2E int8 (XNNPACK's symmetric config): prepare, observe the calibration set, convert; with
+    ``bias_correction``, take each layer's mean weight-rounding error out of its bias."""
     # heavy SDK: imported on first use
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -152,8 +154,11 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per
     with torch.no_grad():
         for i in range(0, len(calib) - batch + 1, batch):
             prepared(torch.from_numpy(calib[i : i + batch]))
+    weights = float_weights(prepared) if bias_correction else {}
     converted = convert_pt2e(prepared)
     converted.edgekd_fused_clamps = quantizer.fused_clamps
+    if bias_correction:
+        converted.edgekd_bias_correction = correct_biases(converted, weights, calib, batch)
     return converted
 
 
@@ -233,9 +238,12 @@ class ExecuTorchBackend(Backend):
                 raise CompileError("executorch xnnpack: keeping named layers in float is not supported yet")
             calibrator = calibrator_for(recipe.method if recipe else "minmax", recipe.percentile if recipe else 99.99)
             quantized = quantize_pt2e(model, example, np.ascontiguousarray(calib, np.float32),
-                                      fmt.weight_granularity == "per_channel", batch, calibrator)
+                                      fmt.weight_granularity == "per_channel", batch, calibrator,
+                                      bias_correction=recipe is None or recipe.bias_correction)
             main = out_dir / f"model.int8.b{batch}.pte"
             details["fused_clamps"] = getattr(quantized, "edgekd_fused_clamps", 0)  # conv/linear → ReLU6 pairs
+            if hasattr(quantized, "edgekd_bias_correction"):
+                details["bias_correction"] = quantized.edgekd_bias_correction
             details["int8_lowering"] = lower(quantized, example, main)
             details["calibration_note"] = (f"edgekd {calibrator.name} calibrator inside PT2E activation observers "
                                            "(ranges observed on the torch graph's tensors)")

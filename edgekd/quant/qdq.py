@@ -13,6 +13,7 @@ as its calibration cache, so every QDQ backend sees the same ranges.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,13 @@ import onnx
 from edgekd._io import write_bytes
 from edgekd.calibrate import calibrate, calibrator_for, write_cache
 from edgekd.errors import CompileError, ConfigError
+from edgekd.quant.bias_correction import correct_biases
 from edgekd.quant.qat import is_qat_model
 from edgekd.schema.student import card_of
 from edgekd.targets import CalibrationRecipe, NumericFormat, Target
 
 _WEIGHTED = {"Conv", "Gemm", "MatMul", "ConvTranspose"}
+BIAS_CORRECTION_KEY = "edgekd.bias_correction"  # model metadata: what bias correction did
 # Without a recipe, calibration is the recipe schema's default (min-max), on every QDQ backend.
 _DEFAULT_RECIPE = CalibrationRecipe(name="default")
 
@@ -45,6 +48,8 @@ class QDQConfig:
         per_channel: one weight scale per output channel, else one per tensor.
         method, percentile: the edgekd calibrator that picks activation ranges.
         quantize_bias: False keeps biases in float (TensorRT's explicit quantization wants that).
+        bias_correction: shift each layer's bias so its mean output per channel on the calibration
+            data matches the float graph's (:mod:`edgekd.quant.bias_correction`).
     """
 
     activations: Literal["uint8", "int8"] = "uint8"
@@ -54,6 +59,7 @@ class QDQConfig:
     method: str = _DEFAULT_RECIPE.method
     percentile: float = _DEFAULT_RECIPE.percentile
     quantize_bias: bool = True
+    bias_correction: bool = False
 
     def __post_init__(self):
         if self.activations not in ("uint8", "int8"):
@@ -89,7 +95,7 @@ class QDQConfig:
         recipe = recipe or _DEFAULT_RECIPE
         fields = dict(activations=fmt.activations, activation_symmetric=fmt.activation_symmetric,
                       weight_symmetric=fmt.weight_symmetric, per_channel=fmt.weight_granularity == "per_channel",
-                      method=recipe.method, percentile=recipe.percentile)
+                      method=recipe.method, percentile=recipe.percentile, bias_correction=recipe.bias_correction)
         try:
             return cls(**{**fields, **overrides})
         except ConfigError as exc:
@@ -143,12 +149,19 @@ def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QD
             nodes_to_exclude=list(keep_float or []), extra_options=options,
             calibration_cache_path=str(ort_cache),
         )
+        if config.bias_correction:
+            model = onnx.load(str(out))
+            summary = correct_biases(model, pre, calib, batch=static_batch or 32, static=static_batch is not None)
+            onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                                BIAS_CORRECTION_KEY: json.dumps(summary)})
+            return write_bytes(out_path, model.SerializeToString())
         return write_bytes(out_path, out.read_bytes())
 
 
 def qdq_summary(path: Path) -> dict:
     """Which weighted layers read quantized inputs, which stayed float, and the activation ranges."""
-    graph = onnx.load(str(path)).graph
+    model = onnx.load(str(path))
+    graph = model.graph
     producers = {out: node for node in graph.node for out in node.output}
     inits = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
     quantized, kept_float = [], []
@@ -166,7 +179,11 @@ def qdq_summary(path: Path) -> dict:
             scale = inits[node.input[1]]
             zero = inits[node.input[2]] if len(node.input) > 2 and node.input[2] in inits else np.zeros(1)
             ranges[node.input[0]] = {"scale": scale.tolist(), "zero_point": zero.tolist(), "dtype": str(zero.dtype)}
-    return {"quantized_layers": quantized, "kept_float": kept_float, "activation_ranges": ranges}
+    summary = {"quantized_layers": quantized, "kept_float": kept_float, "activation_ranges": ranges}
+    corrected = {p.key: p.value for p in model.metadata_props}.get(BIAS_CORRECTION_KEY)
+    if corrected is not None:
+        summary["bias_correction"] = json.loads(corrected)
+    return summary
 
 
 def qat_student(model, fmt: NumericFormat, backend: str) -> bool:
