@@ -130,12 +130,25 @@ def fit_table(measurements: list[dict], precision: str, *, seed: int = 0) -> dic
             y.append(np.log(ms))
     lut = {k: float(np.median(v)) for k, v in samples.items()}
     reg = trees.fit_gbrt(np.array(x), np.array(y), seed=seed)
-    table = {"lut": lut, "regressor": trees.to_json(reg, FEATURES), "kernels": kernels, "fusion": fusion}
+    table = {"lut": lut, "regressor": trees.to_json(reg, FEATURES), "kernels": kernels, "fusion": fusion,
+             "floor_ms_per_mmac": _throughput_floor(nets, corrected)}
     sums = [sum(lut[b.key] for b in blocks) for _, blocks in nets]
     coef, stats = _overhead(nets, sums, kernels)
     table["overhead"] = {"scale": coef[0], "base_ms": coef[1], "per_kernel_ms": coef[2]}
     table["fit"] = {**stats, "blocks": len(x), "distinct_blocks": len(lut), "networks": len(recs)}
     return table
+
+
+def _throughput_floor(nets, corrected, min_macs: int = 100_000) -> dict[str, float]:
+    """Per block kind, the fastest ms per million MACs measured (its 5th percentile: single blocks'
+    attributed times are noisy), so that a regressor's guess for a block larger than any fitted one
+    is held above it: trees cannot extrapolate, and no block of that kind ran faster."""
+    rates: dict[str, list[float]] = defaultdict(list)
+    for (_, blocks), times in zip(nets, corrected):
+        for b in blocks:
+            if b.macs >= min_macs:
+                rates[b.kind].append(times[b.path] / (b.macs / 1e6))
+    return {kind: float(np.percentile(r, 5)) for kind, r in rates.items()}
 
 
 def _kernel_table(nets) -> tuple[dict, dict]:

@@ -62,7 +62,10 @@ class ProfileLatencyModel(LatencyModel):
         fitted: dict[str, float] = {}
         if unseen:
             pred = np.exp(trees.predict(self._tree, np.array([b.vector() for b in unseen.values()])))
-            fitted = dict(zip(unseen, pred.tolist()))
+            # trees cannot extrapolate: a block bigger than any fitted one keeps the best measured throughput
+            floor = self.table.get("floor_ms_per_mmac", {})
+            fitted = {key: max(ms, floor.get(b.kind, 0.0) * b.macs / 1e6)
+                      for (key, b), ms in zip(unseen.items(), pred.tolist())}
         return [(b, self._lut[b.key], "lut") if b.key in self._lut else (b, fitted[b.key], "regression")
                 for b in blocks]
 
