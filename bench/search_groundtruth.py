@@ -3,6 +3,8 @@
 Any training-free score can then be re-ranked against it without training (``--rescore``):
 
     nice -n 10 python bench/search_groundtruth.py                     # defaults = the scale (hours)
+    OMP_NUM_THREADS=1 taskset -c 0 python bench/search_groundtruth.py --shards 2 --shard 0 --distill-only &
+    OMP_NUM_THREADS=1 taskset -c 1 python bench/search_groundtruth.py --shards 2 --shard 1 --distill-only  # one core each
     python bench/search_groundtruth.py --rescore                      # scores and τ from the stored runs
 
 1. A teacher (TeacherCNN, wider) trained on all 60,000 Fashion-MNIST training images to >= 90 %.
@@ -89,6 +91,8 @@ def distill_all(args, archs, data, teacher) -> None:
         t_logits = torch.cat([teacher(x[i:i + 1024]) for i in range(0, len(x), 1024)])
     done = done_runs()
     for k, arch in enumerate(archs):
+        if k % args.shards != args.shard:
+            continue
         for seed in args.seeds:
             key = (arch_key(arch), seed, args.epochs, args.train_size)
             if key in done:
@@ -162,6 +166,9 @@ def main() -> None:
     parser.add_argument("--score-draws", type=int, default=8)
     parser.add_argument("--arch-seed", type=int, default=7)
     parser.add_argument("--rescore", action="store_true", help="score the stored runs; train nothing new")
+    parser.add_argument("--shard", type=int, default=0, help="with --shards: distill only archs k with k %% shards == shard")
+    parser.add_argument("--shards", type=int, default=1, help="split the distillation over this many processes")
+    parser.add_argument("--distill-only", action="store_true", help="stop after distilling (for shards)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the runs, teacher and JSON")
     args = parser.parse_args()
     RESULTS, RUNS = args.results, args.results / "search_groundtruth.jsonl"
@@ -175,6 +182,8 @@ def main() -> None:
     started = time.perf_counter()
     if not args.rescore:
         distill_all(args, archs, data, teacher)
+        if args.distill_only:
+            return
     result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "teacher_accuracy": teacher_acc, "rescore": rescore(args, archs, data, teacher),
               "latency": measure_latency(archs), "seconds": time.perf_counter() - started}
     (RESULTS / "search_groundtruth.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
