@@ -43,13 +43,13 @@ def load_model(name: str) -> torch.nn.Module:
     return model.eval()
 
 
-def photos(n: int, size: int, seed: int = 0) -> np.ndarray:
+def photos(n: int, size: int, seed: int = 0, names=PHOTOS) -> np.ndarray:
     import skimage.data
     from skimage.color import gray2rgb, rgba2rgb
     from skimage.transform import resize
 
     rng, images = np.random.default_rng(seed), []
-    for name in PHOTOS:
+    for name in names:
         im = getattr(skimage.data, name)()
         im = gray2rgb(im) if im.ndim == 2 else (rgba2rgb(im) * 255).astype(np.uint8) if im.shape[-1] == 4 else im
         images.append(im)

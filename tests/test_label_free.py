@@ -116,3 +116,27 @@ def test_cli_build_teacher_arch_without_num_classes_for_an_unlabeled_folder_exit
     assert result.exit_code == 2
     assert "--teacher-arch" in result.output and "num_classes" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_searched_student_has_the_teachers_classes_even_where_its_labels_never_use_the_last(shapes):
+    from edgekd.search.build import search_student
+    from edgekd.stages import prepare_data
+    from edgekd.targets import load_target
+
+    labelled, _, teacher = shapes
+    data = prepare_data(None, None, None, None, 0.2, 0, data_dir=labelled, image_size=16, channels=1)
+    keep = data.train.y < 2  # a teacher's labels on unlabeled images need not include every class
+    train = type(data.train)(data.train.x[keep], data.train.y[keep])
+    assert train.num_classes == 2
+    student = search_student(teacher, train, load_target("x86-cpu-onnxruntime"), num_classes=3)
+    with torch.no_grad():
+        assert student.eval()(train.x[:2]).shape == (2, 3)
+
+
+def test_label_free_data_trains_unaugmented_by_default(shapes):
+    from edgekd.stages import label_with_teacher, prepare_data
+
+    _, unlabeled, teacher = shapes
+    raw = prepare_data(None, None, None, None, 0.2, 0, data_dir=unlabeled, image_size=16, channels=1)
+    assert raw.augment  # image folders train with shifts by default...
+    assert not label_with_teacher(raw, teacher, None).augment  # ...but the teacher labelled the unshifted ones

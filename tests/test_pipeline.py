@@ -212,6 +212,19 @@ def test_choose_ship_follows_the_request_and_the_runtime_speed():
     assert choose_ship("teacher", faster, not_built).choice == "student"
 
 
+def test_auto_ship_never_picks_a_student_that_fails_the_gate_the_compiled_teacher_passes():
+    from edgekd.report.versus import choose_ship
+    from edgekd.schema.record import TeacherArtifactSection as Teacher, VersusSection as Versus
+
+    passing = Teacher.from_dict({"path": "teacher/x/model.onnx", "status": "run here", "passes_accuracy_gate": True})
+    failing = Teacher.from_dict({"path": "teacher/x/model.onnx", "status": "run here", "passes_accuracy_gate": False})
+    faster = Versus(student_faster=True, speedup_vs_compiled_teacher=7.0, accuracy_delta_points=-71.0)
+    assert choose_ship("auto", faster, passing, student_passed=False).choice == "teacher"
+    assert choose_ship("auto", faster, passing, student_passed=True).choice == "student"
+    assert choose_ship("auto", faster, failing, student_passed=False).choice == "student"  # neither passes: faster
+    assert choose_ship("student", faster, passing, student_passed=False).choice == "student"  # asked for
+
+
 def test_teacher_fits_needs_both_the_budget_and_the_gate():
     from edgekd.schema.record import TeacherArtifactSection
     from edgekd.report.versus import teacher_fits

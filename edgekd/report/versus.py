@@ -57,8 +57,11 @@ def check_ship(requested: str) -> None:
         raise ConfigError(f"ship must be one of {', '.join(SHIP_CHOICES)}, got {requested!r}")
 
 
-def choose_ship(requested: str, versus: VersusSection, teacher_artifact: TeacherArtifactSection) -> ShipSection:
-    """Which artifact ships: ``auto`` takes the student only when it is faster in the runtime."""
+def choose_ship(requested: str, versus: VersusSection, teacher_artifact: TeacherArtifactSection,
+                student_passed: bool | None = None) -> ShipSection:
+    """Which artifact ships: ``auto`` takes the student only when it is faster in the runtime and does
+    not fail the accuracy gate that the compiled teacher passes (``student_passed``: the student
+    artifact's gate; None where it was not judged)."""
     check_ship(requested)
     teacher_ok = teacher_artifact.path is not None and teacher_artifact.status != Status.ERROR
     if requested == "teacher" and not teacher_ok:
@@ -66,6 +69,11 @@ def choose_ship(requested: str, versus: VersusSection, teacher_artifact: Teacher
                                                  f"{teacher_artifact.reason}")
     if requested != "auto":
         return ShipSection(requested, requested, f"{requested} requested")
+    if student_passed is False and teacher_ok and teacher_artifact.passes_accuracy_gate:
+        drop = versus.accuracy_delta_points
+        return ShipSection("auto", "teacher", "the student artifact fails the accuracy gate"
+                           + ("" if drop is None else f" ({drop:+.1f} points against the compiled teacher)")
+                           + ", which the compiled teacher passes")
     if versus.student_faster is None or not teacher_ok:
         return ShipSection("auto", "student", "no same-runtime latency of both artifacts here: the student ships "
                                               "by default")
@@ -86,7 +94,7 @@ def baseline_sections(report: Report, teacher_artifact: TeacherArtifactSection |
     """
     teacher = TeacherArtifactSection.from_dict(teacher_artifact)
     versus = compare_to_teacher(report, teacher, LatencyRecord.from_dict(student_latency))
-    choice = choose_ship(ship, versus, teacher)
+    choice = choose_ship(ship, versus, teacher, report.gate.passed)
     choice.artifact = teacher.path if choice.choice == "teacher" else f"{report.target.name}/{report.artifact.path}"
     return teacher, versus, choice
 

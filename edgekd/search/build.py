@@ -56,7 +56,8 @@ def teacher_constraints(teacher: nn.Module, target, teacher_latency: dict | None
 
 
 def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: str | Path | None = None,
-                   progress: bool = False, teacher_latency: dict | None = None) -> nn.Module:
+                   progress: bool = False, teacher_latency: dict | None = None,
+                   num_classes: int | None = None) -> nn.Module:
     """A fresh student of the architecture the build's search chose; its summary is ``card_of(model).search``.
 
     The student must have fewer parameters than the teacher and a predicted latency below the compiled
@@ -64,12 +65,14 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
     default family is always proposed. Where the compiled teacher was measured here (this machine is the
     device), the finalists are compiled and timed too, and the best-scoring one measured faster than the
     teacher wins (``edgekd.search.verify``). Where nothing fits, the default student is distilled and
-    the summary says so (``outcome``: ``"none-fits"``, ``why``, ``fallback``).
+    the summary says so (``outcome``: ``"none-fits"``, ``why``, ``fallback``). ``num_classes``: the
+    build's class count (default: the labels'), which a training split may not use in full.
     """
+    classes = num_classes or train.num_classes
     settings = dict(BUILD_SEARCH)
     factor = settings.pop("flops_factor")
     kwargs = {k: v for k, v in DEFAULT_STUDENT.items() if k != "name"}
-    default = create_student(DEFAULT_STUDENT["name"], train.input_shape, train.num_classes, **kwargs)
+    default = create_student(DEFAULT_STUDENT["name"], train.input_shape, classes, **kwargs)
     max_flops = int(factor * count_flops(default, train.input_shape))
     limits = teacher_constraints(teacher, target, teacher_latency)
     try:
@@ -84,14 +87,14 @@ def search_student(teacher: nn.Module, train, target, seed: int = 0, out_dir: st
     summary = {**result.summary(), "outcome": "found", "why": None, "fallback": None, "constraints": limits,
                "chosen_by": "highest score among the candidates meeting every constraint"}
     if _measurable_here(target, limits):
-        summary = _verified(summary, result, target, train, limits, out_dir, seed)
+        summary = _verified(summary, result, target, train, limits, out_dir, seed, classes)
         if summary["outcome"] == "none-fits":
             log.warning("%s: %s; distilling the default student", target.name, summary["why"])
             set_card(default, search={**summary, "arch": dict(DEFAULT_STUDENT)})
             return default
     kwargs = {k: v for k, v in summary["arch"].items() if k != "name"}
     torch.manual_seed(seed)
-    model = create_student(summary["arch"]["name"], train.input_shape, train.num_classes, **kwargs)
+    model = create_student(summary["arch"]["name"], train.input_shape, classes, **kwargs)
     set_card(model, search=summary)
     return model
 
@@ -100,12 +103,12 @@ def _measurable_here(target, limits: dict) -> bool:
     return limits.get("teacher_latency_kind") == "measured" and capability(target).latency_here
 
 
-def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed: int) -> dict:
+def _verified(summary: dict, result, target, train, limits: dict, out_dir, seed: int, classes: int) -> dict:
     """The summary after timing the finalists' artifacts here against the compiled teacher."""
     started = time.perf_counter()
 
     def build(arch):
-        return create_student(arch["name"], train.input_shape, train.num_classes,
+        return create_student(arch["name"], train.input_shape, classes,
                               **{k: v for k, v in arch.items() if k != "name"})
 
     winner, checked = verify_finalists(summary["finalists"], build, target, train, limits["teacher_latency_ms"],

@@ -43,7 +43,7 @@ def prepare_student(student, data: Data, teacher: nn.Module | None = None, targe
     shape, classes = data.train.input_shape, data.num_classes
     if student is None and search and teacher is not None and target is not None:
         return search_student(teacher, data.train, target, seed=seed, out_dir=out_dir, progress=progress,
-                              teacher_latency=baseline.record if baseline is not None else None)
+                              teacher_latency=baseline.record if baseline is not None else None, num_classes=classes)
     if student is None:
         student = dict(DEFAULT_STUDENT)
     if isinstance(student, str):
