@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import nn
@@ -10,7 +9,7 @@ from torch import nn
 from edgekd.data.builtin import folder_options
 from edgekd.data.formats import is_unlabeled_folder
 from edgekd.errors import ConfigError
-from edgekd.models.loading import ExportedModel, _exported, load_weights_and_arch, model_kind
+from edgekd.models.loading import ExportedModel, _exported, load_weights_and_arch, model_kind, read_arch
 
 
 def teacher_from_file(path: Path | None, arch: Path | None, data_dir: Path | None, image_size, channels) -> nn.Module:
@@ -38,10 +37,7 @@ def teacher_from_file(path: Path | None, arch: Path | None, data_dir: Path | Non
     arch = arch or path.with_suffix(".json")
     if not arch.is_file():
         raise ConfigError(f"--teacher-arch: {arch} not found (a state_dict teacher needs its architecture JSON)")
-    try:
-        spec = json.loads(arch.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--teacher-arch: {arch}: not JSON ({exc})") from None
+    spec = read_arch(arch, "--teacher-arch")
     if not isinstance(spec, dict):
         raise ConfigError(f"--teacher-arch: {arch}: expected a JSON object")
     input_shape = spec.get("input_shape") or _folder_shape(image_size, channels)

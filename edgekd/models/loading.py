@@ -38,10 +38,7 @@ def load_weights_and_arch(weights: Path, arch_path: Path, input_shape, num_class
     for p in (weights, arch_path):
         if not p.is_file():
             raise ConfigError(f"{flag}: {p} not found (a teacher is a state_dict file plus its architecture JSON)")
-    try:
-        arch = json.loads(arch_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{flag}: {arch_path}: not JSON ({exc})") from None
+    arch = read_arch(arch_path, flag)
     model = model_from_arch(arch, input_shape, num_classes, f"{flag} {arch_path}")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -56,6 +53,14 @@ def load_weights_and_arch(weights: Path, arch_path: Path, input_shape, num_class
         raise ConfigError(f"{flag}: {weights} does not fit the architecture in {arch_path}: "
                           f"{str(exc).splitlines()[-1].strip()}") from None
     return model.eval()
+
+
+def read_arch(path: Path, flag: str):
+    """An architecture JSON file's content; ConfigError (starting with ``flag``) when it is not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{flag}: {path}: not JSON ({exc})") from None
 
 
 def model_from_arch(arch, input_shape, num_classes: int, where: str) -> nn.Module:
