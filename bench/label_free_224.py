@@ -54,6 +54,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--target", default="x86-cpu-onnxruntime")
     parser.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="shift augmentation (default: edgekd's, on for image folders); --no-augment "
+                             "crashes in backward here (a segfault under investigation, see the closing note)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     size = SIZES["lite1"]
@@ -67,13 +70,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train_dir, val_dir = write_folder(train, Path(tmp) / "train"), write_folder(val, Path(tmp) / "val")
         result = edgekd.build(teacher, data_dir=train_dir, val_dir=val_dir, spec=spec, target=args.target,
-                              out_dir=Path(tmp) / "out", epochs=args.epochs, search=args.search)
+                              out_dir=Path(tmp) / "out", epochs=args.epochs, search=args.search,
+                              augment=args.augment)
         report = result.report
     versus = report.get("versus_teacher") or {}
     out = {"command": "python bench/label_free_224.py " + " ".join(sys.argv[1:]), "teacher": "efficientnet-lite1",
            "input": [3, size, size], "train_images": args.train, "val_images": args.val,
            "train_photos": PHOTOS[:split_at], "val_photos": PHOTOS[split_at:], "epochs": args.epochs,
-           "target": args.target,
+           "target": args.target, "augment": args.augment,
            "dataset": report["dataset"], "student": report.get("student"), "artifact": report.get("artifact"),
            "teacher_artifact": report.get("teacher_artifact"), "versus_teacher": versus, "ship": report.get("ship"),
            "search": {k: (report.get("search") or {}).get(k) for k in ("chosen", "seconds", "finalists", "why")},

@@ -88,8 +88,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             pixels (default 32); ``channels``: 1 (grayscale) or 3 (RGB, default). A folder of images
             without class sub-folders is unlabeled: ``teacher`` (required) labels it with its top-1
             class, accuracy then means agreement with the teacher, and its logits are cached in
-            ``out_dir/cache`` (label-free distillation; a labelled ``val_dir`` keeps its labels;
-            ``augment`` defaults to False: the labels are the teacher's on the unshifted images).
+            ``out_dir/cache`` (label-free distillation; a labelled ``val_dir`` keeps its labels).
         ship: which artifact ``report["ship"]`` names for the device: ``"auto"`` (the student only
             when its artifact is faster than the teacher compiled for the same runtime), ``"student"``
             or ``"teacher"``. The teacher is always compiled too, into ``out_dir/teacher/<target>/``.

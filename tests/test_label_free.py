@@ -132,11 +132,3 @@ def test_a_searched_student_has_the_teachers_classes_even_where_its_labels_never
     with torch.no_grad():
         assert student.eval()(train.x[:2]).shape == (2, 3)
 
-
-def test_label_free_data_trains_unaugmented_by_default(shapes):
-    from edgekd.stages import label_with_teacher, prepare_data
-
-    _, unlabeled, teacher = shapes
-    raw = prepare_data(None, None, None, None, 0.2, 0, data_dir=unlabeled, image_size=16, channels=1)
-    assert raw.augment  # image folders train with shifts by default...
-    assert not label_with_teacher(raw, teacher, None).augment  # ...but the teacher labelled the unshifted ones

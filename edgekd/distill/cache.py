@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,4 +57,7 @@ def maybe_cache(teacher, data: ArrayData, layers, augment: bool, max_mb: float) 
     if size > max_mb:
         log.info("teacher cache would take %.0f MB > %.0f MB; running the teacher every step", size, max_mb)
         return None
-    return TeacherCache(teacher, data, layers)
+    # a batch of ~4 M input values: 512 digits at once, but 24 rather than 512 photos at 240 px
+    # (a 512-photo batch through an ImageNet teacher holds many GB of activations)
+    batch = int(max(8, min(512, 2**22 // max(1, int(np.prod(data.input_shape))))))
+    return TeacherCache(teacher, data, layers, batch_size=batch)

@@ -111,9 +111,7 @@ def label_with_teacher(data: Data, teacher: nn.Module | None, cache_dir: Path | 
     train = type(data.train)(data.train.x, torch.from_numpy(logits[0].argmax(1)))
     val = type(data.val)(data.val.x, torch.from_numpy(logits[1].argmax(1))) if needs_val else data.val
     log.info("labelled %d unlabeled images with the teacher's top-1 class (%d classes)", len(train), classes)
-    # no shift augmentation by default: the labels are the teacher's on the unshifted images (it may
-    # disagree on shifted ones), and unaugmented inputs let the trainer cache its outputs
-    return replace(data, train=train, val=val, spec=spec, augment=False)
+    return replace(data, train=train, val=val, spec=spec)
 
 
 def _teacher_logits(teacher: nn.Module, inputs: list[torch.Tensor], cache_dir: Path | None) -> list[np.ndarray]:
