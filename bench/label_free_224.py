@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--target", default="x86-cpu-onnxruntime")
     parser.add_argument("--search", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="shift augmentation (default: edgekd's, on for image folders); --no-augment "
-                             "crashes in backward here (a segfault under investigation, see the closing note)")
+                        help="shift augmentation (default: edgekd's, on for image folders)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     size = SIZES["lite1"]

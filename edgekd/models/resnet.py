@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
+from torch.nn import functional as F
 
 from edgekd.models.registry import register_student
 
@@ -39,13 +40,31 @@ def stem_layers(cin: int, cout: int, stride: int | None, input_shape, act: str) 
     return conv_bn_relu(cin, cout, 3, stride, act=act)
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1×1 strided conv that trains as subsample-then-stride-1 conv: the same output and weights, but
+    not oneDNN's strided 1×1 backward-weights kernel, which writes past its workspace when the input
+    has fewer channels than its block (oneDNN issue #6035: segfaults, or silently wrong gradients;
+    a 240 px build with a 4-channel stage crashed here). Eval and export keep the plain strided conv."""
+
+    def forward(self, x):
+        if not self.training or self.stride == (1, 1):
+            return super().forward(x)
+        sh, sw = self.stride
+        return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias, 1, 0, self.dilation, self.groups)
+
+
+def shortcut_conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    """The projection shortcut: a 1×1 conv (strided where the block downsamples) and BatchNorm."""
+    return nn.Sequential(StridedPointwise(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, act: str = "relu"):
         super().__init__()
         self.body = nn.Sequential(conv_bn_relu(cin, cout, 3, stride, act=act),
                                   conv_bn_relu(cout, cout, 3, 1, relu=False))
         self.shortcut = (nn.Identity() if stride == 1 and cin == cout
-                         else conv_bn_relu(cin, cout, 1, stride, relu=False))
+                         else shortcut_conv(cin, cout, stride))
         self.relu = ACTIVATIONS[act](inplace=True)
 
     def forward(self, x):

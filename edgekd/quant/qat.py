@@ -65,6 +65,12 @@ def is_qat_model(model: nn.Module) -> bool:
     return any(isinstance(m, (QConv2d, QLinear)) for m in model.modules())
 
 
+def _plain(module: nn.Module, base: type) -> bool:
+    """``module`` is a ``base`` layer (or a subclass that only changes how it trains, like the students'
+    strided shortcut), not already quantization-aware."""
+    return isinstance(module, base) and not isinstance(module, _Quantized)
+
+
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """A conv computing ``bn(conv(x))`` in eval mode: w·γ/σ, (b − μ)·γ/σ + β."""
     fused = copy.deepcopy(conv)
@@ -88,7 +94,7 @@ def fold_batchnorm(model: nn.Module) -> list[str]:
         keys = list(module._modules)
         for a, b in zip(keys, keys[1:]):
             conv, bn = module._modules[a], module._modules[b]
-            if type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+            if _plain(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
                 module._modules[a] = fold_bn(conv, bn)
                 module._modules[b] = nn.Identity()
                 folded.add(f"{name}.{b}" if name else b)
@@ -99,7 +105,7 @@ def _swap(model: nn.Module, fmt: NumericFormat) -> list[str]:
     w_spec, a_spec = weight_spec(fmt), activation_spec(fmt)
     swapped = []
     for name, module in list(model.named_modules()):
-        twin = _TWINS.get(type(module))
+        twin = next((_TWINS[base] for base in (nn.Conv2d, nn.Linear) if _plain(module, base)), None)
         if twin is None:
             continue
         new = twin.__new__(twin)
