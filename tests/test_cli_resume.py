@@ -32,6 +32,7 @@ def test_cli_build_resumes_after_kill(tmp_path):
     resumed = _build(tmp_path, "--resume")
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode in (0, 1), err[-2000:]  # 1 = gate failed, still a finished build
+    assert (tmp_path / "x86-cpu-onnxruntime" / "report.json").exists(), err[-3000:]
     report = json.loads((tmp_path / "x86-cpu-onnxruntime" / "report.json").read_text())
     assert report["distillation"]["resumed_from_epoch"] >= 1
     assert len(report["distillation"]["history"]) == 40

@@ -13,16 +13,18 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from edgekd._io import write_json
 from edgekd.baseline import TeacherArtifact, compile_teacher
 from edgekd.capability import capability
 from edgekd.errors import DataError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.schema.sections import Status
-from edgekd.schema.student import arch_of, set_card
+from edgekd.schema.student import arch_of, card_of, set_card
 from edgekd.search import search
 from edgekd.search.build import search_student
 from edgekd.search.scores import get_score
@@ -101,10 +103,12 @@ def plan_group(key: str, members: list[Target], ctx: BuildContext) -> Plan | tup
                                                     latency_runs=o.latency_runs)
     try:
         torch.manual_seed(o.seed)  # the student's initial weights depend on the seed alone
-        work = members[0].name if len(members) == 1 else key
-        model = prepare_student(o.student, ctx.data, ctx.teacher, guide, search=o.search, seed=o.seed,
-                                out_dir=ctx.out_dir / "_search" / work, progress=o.progress,
-                                baseline=ctx.baselines.get(guide.name))
+        work = ctx.out_dir / "_search" / (members[0].name if len(members) == 1 else key)
+        model = resumed_search(work, ctx.data) if o.resume and o.student is None and o.search else None
+        if model is None:
+            model = prepare_student(o.student, ctx.data, ctx.teacher, guide, search=o.search, seed=o.seed,
+                                    out_dir=work, progress=o.progress, baseline=ctx.baselines.get(guide.name))
+            remember_search(work, model)
     except Exception as exc:  # noqa: BLE001 - one group's failure must not stop the other groups
         if ctx.raise_errors:
             raise
@@ -112,6 +116,28 @@ def plan_group(key: str, members: list[Target], ctx: BuildContext) -> Plan | tup
         info["error"] = str(exc)
         return [TargetResult(n, Status.ERROR, f"student search failed: {exc}", error=exc) for n in names], info
     return Plan(key, members, guide, model)
+
+
+CHOSEN = "chosen.json"  # the search's decision, so that --resume continues the same student
+
+
+def remember_search(folder: Path, model: nn.Module) -> None:
+    """Keep the searched student's decision: finalists timed here can rank differently on a rerun."""
+    summary = card_of(model).search
+    if summary:
+        write_json(folder / CHOSEN, json.loads(json.dumps(summary, default=list)))
+
+
+def resumed_search(folder: Path, data: Data) -> nn.Module | None:
+    """The interrupted build's searched student, untrained and seeded as then; None when there is none."""
+    path = folder / CHOSEN
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    kwargs = {k: v for k, v in summary["arch"].items() if k != "name"}
+    log.info("--resume: the student the interrupted build's search chose, %s", summary["arch"])
+    model = create_student(summary["arch"]["name"], data.train.input_shape, data.num_classes, **kwargs)
+    return set_card(model, search=summary)
 
 
 def distill_key(arch, fmt, qat: bool) -> str:
