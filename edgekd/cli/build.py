@@ -92,8 +92,8 @@ def build(
     fresh, log_file = not out.exists(), out / "build.log"
     try:
         with route_logs(console, verbose, log_file):  # other libraries' lines: to OUT/build.log
-            matrix = build_all(teacher_model, targets=targets, out_dir=out, dataset=dataset, student=student, epochs=epochs,
-                               seed=seed, qat_teacher=qat_teacher, calib_size=calib_size, resume=resume,
+            matrix = build_all(teacher_model, targets=targets, out_dir=out, dataset=dataset, student=student,
+                               epochs=epochs, seed=seed, qat_teacher=qat_teacher, calib_size=calib_size, resume=resume,
                                search=search, qat=qat, command=command, ship=ship,
                                data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
                                val_fraction=val_fraction)
