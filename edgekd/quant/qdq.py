@@ -48,8 +48,8 @@ class QDQConfig:
         per_channel: one weight scale per output channel, else one per tensor.
         method, percentile: the edgekd calibrator that picks activation ranges.
         quantize_bias: False keeps biases in float (TensorRT's explicit quantization wants that).
-        bias_correction: shift each layer's bias so its mean output per channel on the calibration
-            data matches the float graph's (:mod:`edgekd.quant.bias_correction`).
+        bias_correction: take each layer's mean weight-rounding error, ``(W_q - W)·E[x]`` on the
+            calibration data, out of its bias (:mod:`edgekd.quant.bias_correction`).
     """
 
     activations: Literal["uint8", "int8"] = "uint8"
