@@ -97,28 +97,47 @@ def done_runs() -> dict:
     return {(r["key"], r["seed"], r["epochs"], r["train_size"]): r for r in rows}
 
 
+def step_seconds(arch, x, memory_format) -> float:
+    """Seconds of one training step of ``arch``: orders the pending runs cheapest first."""
+    kwargs = dict(arch)
+    model = create_student(kwargs.pop("name"), SHAPE, 10, **kwargs).to(memory_format=memory_format)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    batch = x[:128].contiguous(memory_format=memory_format)
+    for i in range(2):
+        if i == 1:
+            started = time.perf_counter()
+        opt.zero_grad()
+        model(batch).sum().backward()
+    return time.perf_counter() - started
+
+
 def distill_all(args, archs, data, teacher) -> None:
+    """Every pending (arch, seed) run, cheapest first, both seeds of an arch side by side; shard k takes
+    every shards-th run of that order, so shards finish architectures, not seeds, together."""
     (x, y), (xte, yte) = data
     with torch.no_grad():
         t_logits = torch.cat([teacher(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     done = done_runs()
-    for k, arch in enumerate(archs):
-        if k % args.shards != args.shard:
+    pending = [(k, arch, seed) for k, arch in enumerate(archs) for seed in args.seeds
+               if (arch_key(arch), seed, args.epochs, args.train_size) not in done]
+    cost = {k: step_seconds(arch, x, memory_format) for k, arch, _ in pending}
+    pending.sort(key=lambda run: (cost[run[0]], run[0], run[2]))
+    for k, arch, seed in pending[args.shard::args.shards]:
+        if (arch_key(arch), seed, args.epochs, args.train_size) in done_runs():  # a rerun of the same shard
             continue
-        for seed in args.seeds:
-            key = (arch_key(arch), seed, args.epochs, args.train_size)
-            if key in done:
-                continue
-            kwargs = dict(arch)
-            torch.manual_seed(seed)
-            model = create_student(kwargs.pop("name"), SHAPE, 10, **kwargs)
-            seconds = train(model, x, y, t_logits, args.epochs, seed)
-            row = {"key": key[0], "arch": arch, "seed": seed, "epochs": args.epochs, "train_size": args.train_size,
-                   "accuracy": accuracy(model, xte, yte), "train_seconds": seconds,
-                   "params": count_params(model), "mflops": count_flops(model, SHAPE) / 1e6}
-            with RUNS.open("a") as f:
-                f.write(json.dumps(row, default=list) + "\n")
-            print(f"[{k + 1}/{len(archs)}] seed {seed}: {row['accuracy']:.4f} {arch}", flush=True)
+        kwargs = dict(arch)
+        torch.manual_seed(seed)
+        model = create_student(kwargs.pop("name"), SHAPE, 10, **kwargs).to(memory_format=memory_format)
+        # channels-last halves the step time of the depthwise students on CPU; same recipe, other summation order
+        seconds = train(model, x.contiguous(memory_format=memory_format), y, t_logits, args.epochs, seed)
+        row = {"key": arch_key(arch), "arch": arch, "seed": seed, "epochs": args.epochs, "train_size": args.train_size,
+               "accuracy": accuracy(model, xte, yte), "train_seconds": seconds,
+               "params": count_params(model), "mflops": count_flops(model, SHAPE) / 1e6,
+               "memory_format": "channels_last" if args.channels_last else "contiguous"}
+        with RUNS.open("a") as f:
+            f.write(json.dumps(row, default=list) + "\n")
+        print(f"[{k + 1}/{len(archs)}] seed {seed}: {row['accuracy']:.4f} in {seconds:.0f} s {arch}", flush=True)
 
 
 def measure_latency(archs) -> dict[str, dict]:
@@ -181,6 +200,8 @@ def main() -> None:
     parser.add_argument("--shard", type=int, default=0, help="with --shards: distill only archs k with k %% shards == shard")
     parser.add_argument("--shards", type=int, default=1, help="split the distillation over this many processes")
     parser.add_argument("--distill-only", action="store_true", help="stop after distilling (for shards)")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                        help="train in NCHW (the first 16 runs did; channels-last trains about 2x faster here)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the runs, teacher and JSON")
     args = parser.parse_args()
     RESULTS, RUNS = args.results, args.results / "search_groundtruth.jsonl"
