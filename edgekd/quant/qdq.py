@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 
 from edgekd._io import write_bytes
-from edgekd.calibrate import calibrate, calibrator_for, write_cache
+from edgekd.calibrate import Ranges, calibrate, calibrator_for, write_cache
 from edgekd.errors import CompileError, ConfigError
 from edgekd.quant.bias_correction import correct_biases
 from edgekd.quant.qat import is_qat_model
@@ -112,7 +112,7 @@ class QDQConfig:
 
 def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QDQConfig = QDQConfig(), *,
                   static_batch: int | None = None, cache_path: Path | None = None,
-                  keep_float: list[str] | None = None) -> Path:
+                  keep_float: list[str] | None = None, ranges: Ranges | None = None) -> Path:
     """Static int8 QDQ quantization of an fp32 ONNX file with ONNX Runtime's quantizer; written atomically.
 
     Args:
@@ -123,6 +123,8 @@ def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QD
         static_batch: the graph's fixed batch size, if it has one (calibration feeds that many).
         cache_path: also keep the activation ranges there (edgekd's calibration cache).
         keep_float: node names left in float (sensitivity analysis).
+        ranges: activation ranges already calibrated on this graph (skips calibration; the sensitivity
+            analysis quantizes the same graph once per layer).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static  # heavy SDK
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -136,8 +138,9 @@ def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QD
     with tempfile.TemporaryDirectory() as tmp:
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        ranges = calibrate(pre, calib, calibrator, symmetric=config.activation_symmetric, batch=static_batch or 32,
-                           static=static_batch is not None)
+        if ranges is None:
+            ranges = calibrate(pre, calib, calibrator, symmetric=config.activation_symmetric,
+                               batch=static_batch or 32, static=static_batch is not None)
         if cache_path is not None:
             write_cache(ranges, cache_path)
         ort_cache = ranges.to_onnxruntime(Path(tmp) / "ort-calibration.json")

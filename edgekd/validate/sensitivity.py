@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.backends.base import Artifact
+from edgekd.calibrate import Ranges, read_cache
 from edgekd.compiler import compile_artifact
 from edgekd.data.sources import as_array_data
 from edgekd.errors import CompileError
@@ -48,13 +49,23 @@ def layer_sensitivity(artifact: Artifact, calib: np.ndarray, x: np.ndarray, meth
     reference = _ort(fp32, x)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        ranges = _artifact_ranges(artifact, symmetric)  # calibrated once, not once per layer
         for layer in layers:
             others = [name for name in layers if name != layer]
             q = quantize_onnx(fp32, Path(tmp) / "one.onnx", calib, config, static_batch=artifact.static_batch,
-                              keep_float=others)
+                              keep_float=others, ranges=ranges)
             out = _ort(q, x)
             rows.append({"layer": layer, "kl": mean_kl(reference, out), "agreement": agreement(out, reference)})
     return sorted(rows, key=lambda r: r["kl"], reverse=True)
+
+
+def _artifact_ranges(artifact: Artifact, symmetric: bool) -> Ranges | None:
+    """The artifact's own calibration cache, when it has one of the right kind (else calibrate per layer)."""
+    name = artifact.files.get("calibration_cache")
+    if not name or not (artifact.folder / name).exists():
+        return None
+    ranges = read_cache(artifact.folder / name)
+    return ranges if ranges.symmetric == symmetric else None
 
 
 def _symmetric(qdq_path: Path) -> bool:

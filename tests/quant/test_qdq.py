@@ -98,3 +98,17 @@ def test_tensorrt_rejects_asymmetric_activations_before_quantizing():
         update={"activation_symmetric": False})})
     with pytest.raises(ConfigError, match="activation_symmetric"):
         explicit_quantization(asym)
+
+
+def test_given_ranges_replace_calibration(positive_conv, tmp_path):
+    """The sensitivity analysis re-quantizes one graph per layer from the artifact's cached ranges."""
+    from edgekd.calibrate import read_cache
+
+    fp32, calib = positive_conv
+    first = quantize_onnx(fp32, tmp_path / "a.onnx", calib, QDQConfig(), cache_path=tmp_path / "cache.json")
+    other_data = calib[::-1] * 3.0  # ignored when the ranges are given
+    cached = read_cache(tmp_path / "cache.json")
+    again = quantize_onnx(fp32, tmp_path / "b.onnx", other_data, QDQConfig(), ranges=cached)
+    assert qdq_summary(again)["activation_ranges"] == qdq_summary(first)["activation_ranges"]
+    recalibrated = quantize_onnx(fp32, tmp_path / "c.onnx", other_data, QDQConfig())
+    assert qdq_summary(recalibrated)["activation_ranges"] != qdq_summary(first)["activation_ranges"]
