@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _NOT_KERNELS = {"Constant", "Identity"}
 FITTABLE = ("onnxruntime", "openvino")  # runtimes with a per-kernel profiler wired in
+WHOLE_NETWORK = ("executorch",)  # timed whole, blocks attributed by a prior (edgekd.hw.fit_whole)
 UNSTABLE = 0.25  # a timing whose round medians differ by more than this was disturbed by other load
 
 
@@ -230,7 +231,8 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
     """Measure sampled networks on this machine and write ``targets/profiles/<target>.json``.
 
     Args:
-        target: a target whose runtime runs on this machine's CPU (ONNX Runtime CPU targets).
+        target: a target whose runtime runs on this machine's CPU: ONNX Runtime and OpenVINO (timed per
+            kernel) or ExecuTorch (timed whole, :mod:`edgekd.hw.fit_whole`).
         precisions: default ``("int8", "fp32")`` (the target's own first).
         networks_per_space: networks sampled from each search space (before the time limit).
         input_shapes: (C, H, W) shapes to measure; networks are spread over them.
@@ -240,12 +242,18 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
         cpu: pin the process to this CPU while timing (Linux).
     """
     target = load_target(target)
+    own = target_precision(target)
+    precisions = tuple(precisions or ((own,) + tuple(p for p in ("int8", "fp32") if p != own)))
+    if target.backend in WHOLE_NETWORK and target.device == "cpu":  # timed whole: no per-kernel profiler here
+        from edgekd.hw.fit_whole import fit_whole_profile
+
+        return fit_whole_profile(target, precisions=precisions, networks_per_space=networks_per_space,
+                                 input_shapes=input_shapes, time_limit_s=time_limit_s, seed=seed, out=out,
+                                 progress=progress, raw_out=raw_out, rounds=rounds, runs=runs, cpu=cpu)
     if target.backend not in FITTABLE or target.device != "cpu":
         raise ConfigError(f"{target.name}: runs {target.backend} on {target.device}; latency profiles are fitted "
                           "only for targets that run on this machine's CPU (an emulator's wall time is not "
                           "the device's latency)")
-    own = target_precision(target)
-    precisions = tuple(precisions or ((own,) + tuple(p for p in ("int8", "fp32") if p != own)))
     started = time.perf_counter()
     records = _measure_all(target, sample_archs(networks_per_space, seed), input_shapes, precisions,
                            started + time_limit_s, progress, {"rounds": rounds, "runs": runs, "cpu": cpu})

@@ -221,7 +221,15 @@ def _check_threads(target, model: ProfileLatencyModel) -> None:
 
 def _check_machine(target, model: ProfileLatencyModel) -> None:
     """A profile measured on another CPU predicts that CPU: say which, once per load."""
-    fitted = (model.source.get("machine") or {}).get("cpu")
+    machine = model.source.get("machine") or {}
+    fitted, measured_on = machine.get("cpu"), machine.get("machine")
+    if target.arch and measured_on and _isa(target.arch) != _isa(measured_on):
+        message = (f"{target.name}: latency profile measured on an {measured_on} machine ({fitted!r}) running "
+                   f"the target's runtime; the device is {target.arch}, so predictions rank candidates by this "
+                   "machine's timings, not the device's milliseconds (fit on the device for those)")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        log.warning(message)
+        return
     here = cpu_model()
     if fitted and here and fitted != here:
         message = (f"{target.name}: latency profile fitted on {fitted!r}, this machine is {here!r}; its "
@@ -229,6 +237,10 @@ def _check_machine(target, model: ProfileLatencyModel) -> None:
                    f"{target.name} --fit`)")
         warnings.warn(message, UserWarning, stacklevel=3)
         log.warning(message)
+
+
+def _isa(machine: str) -> str:
+    return {"arm64": "aarch64", "amd64": "x86_64"}.get(machine.lower(), machine.lower())
 
 
 def predict_for_report(target, arch: dict, input_shape, num_classes: int, measured_ms: float | None) -> dict:
