@@ -31,6 +31,7 @@ from scipy.stats import kendalltau
 from edgekd.hw.environment import environment
 from edgekd.hw.features import arch_key, blocks_of
 from edgekd.hw.fit import compile_onnx
+from edgekd.hw.fit_whole import compile_pte
 from edgekd.hw.model import ProfileLatencyModel, profile_path
 from edgekd.hw.profiler import profile
 from edgekd.hw.sampling import sample_archs
@@ -54,40 +55,49 @@ BACKENDS = {  # name -> (runtime, precision, target whose fitted profile predict
     "onnxruntime-fp32": ("onnxruntime", "fp32", "x86-cpu-onnxruntime"),
     "openvino-cpu-int8": ("openvino", "int8", "x86-cpu-openvino"),
     "openvino-cpu-fp32": ("openvino", "fp32", "x86-cpu-openvino"),
+    "executorch-xnnpack-int8": ("executorch", "int8", "android-executorch-xnnpack"),  # the .pte, run here
 }
 
 
-def backends_here() -> tuple[dict, dict]:
-    """(backends to run, {backend: why it is not run})."""
+def backends_here(wanted=None) -> tuple[dict, dict]:
+    """(backends to run, {backend: why it is not run}); ``wanted`` limits them to those names."""
     run, skipped = {}, {}
     for name, (runtime, precision, target) in BACKENDS.items():
+        if wanted and name not in wanted:
+            continue
         if importlib.util.find_spec(runtime) is None:
             skipped[name] = f"not run here: {runtime} is not installed"
         elif not profile_path(target).exists():
             skipped[name] = f"no fitted profile for {target}: edgekd profile --target {target} --fit"
         else:
             run[name] = (runtime, precision, ProfileLatencyModel.load(profile_path(target), precision))
-    skipped["executorch-xnnpack"] = ("not run: no profile fitted (ExecuTorch needs one static .pte per network, "
-                                     "lowered through torch.export, and has no per-kernel profiler wired into "
-                                     "edgekd.hw); its target is an Android phone, not this machine")
     return run, skipped
+
+
+def compile_for(runtime: str, arch: dict, shape: tuple, precision: str, folder: Path) -> Path:
+    """The file ``runtime`` runs: an ONNX graph (ONNX Runtime, OpenVINO) or an XNNPACK ``.pte``."""
+    if runtime == "executorch":
+        return compile_pte(arch, shape, precision, folder)
+    return compile_onnx(arch, shape, precision, folder)[1]
 
 
 def measure(backends: dict, jobs: list[tuple[dict, tuple]], tmp: Path) -> dict[str, list[list]]:
     """Compile every (network, shape) once per precision, then two full passes over every backend."""
     files = {}
-    for precision in sorted({p for _, p, _ in backends.values()}):
-        files[precision] = []
+    for kind in sorted({("pte" if r == "executorch" else "onnx", p) for r, p, _ in backends.values()}):
+        files[kind] = []
         for i, (arch, shape) in enumerate(jobs):
-            folder = tmp / f"{precision}-{i}"
+            folder = tmp / f"{kind[0]}-{kind[1]}-{i}"
             folder.mkdir()
-            files[precision].append(compile_onnx(arch, shape, precision, folder)[1])
+            runtime = "executorch" if kind[0] == "pte" else "onnx"
+            files[kind].append(compile_for(runtime, arch, shape, kind[1], folder))
     times = {name: [] for name in backends}
     for k in range(2):  # pass 2 starts only after pass 1 of every backend: minutes apart
         for name, (runtime, precision, _) in backends.items():
             started = time.time()
+            kind = ("pte" if runtime == "executorch" else "onnx", precision)
             times[name].append([profile(f, shape, runtime=runtime, threads=1, precision=precision, **TIMING)
-                                for f, (_, shape) in zip(files[precision], jobs)])
+                                for f, (_, shape) in zip(files[kind], jobs)])
             log.info("%s pass %d: %.0f s, load %s", name, k + 1, time.time() - started, os.getloadavg())
     return times
 
@@ -186,6 +196,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--shapes", nargs="+", default=["x".join(map(str, s)) for s in SHAPES],
                         help="input shapes CxHxW the held-out networks are spread over")
+    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS),
+                        help="only these; the other backends' results stay as they are in latency.json")
     parser.add_argument("--rescore", action="store_true",
                         help="score the current profiles on the stored measurements (after a refit); time nothing")
     args = parser.parse_args()
@@ -201,7 +213,7 @@ def main() -> None:
                       f"tau {m['kendall_tau']:.3f}; repeatable only n={ro['n']}: ±10% {100 * ro['within_10pct']:.0f}%")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    backends, skipped = backends_here()
+    backends, skipped = backends_here(args.backends)
     fitted = set()
     for _, _, model in backends.values():
         fitted |= {key for key, _ in json.loads(Path(model.source["file"]).read_text())["fitted_networks"]}
@@ -219,6 +231,15 @@ def main() -> None:
         results["backends"][name] = summarize(precision, jobs, times[name], model)
     results["backends"].update({name: {"skipped": why} for name, why in skipped.items()})
     results["load_average_end"] = list(os.getloadavg())
+    if args.backends and (RESULTS / "latency.json").exists():  # keep the backends not run now (own networks)
+        earlier = json.loads((RESULTS / "latency.json").read_text())
+        kept = {n: r for n, r in earlier["backends"].items() if n not in results["backends"]}
+        results["backends"] = {**kept, **results["backends"]}
+        results["profiles"] = {**{n: p for n, p in earlier.get("profiles", {}).items() if n in kept},
+                               **results["profiles"]}
+        run = {k: earlier[k] for k in ("environment", "load_average_start", "load_average_end", "seconds",
+                                       "held_out_networks", "input_shapes") if k in earlier}
+        results["earlier_runs"] = earlier.get("earlier_runs", []) + [{**run, "backends": sorted(kept)}]
     results["seconds"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latency.json").write_text(json.dumps(results, indent=1) + "\n")

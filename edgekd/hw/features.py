@@ -21,6 +21,9 @@ from edgekd.models.mobilenet import InvertedResidual, MobileNetV2Student
 from edgekd.models.resnet import BasicBlock, ResNetStudent
 
 KINDS = ("stem", "basic", "inverted", "head", "classifier", "io")
+DW_KERNELS = (3, 5, 7)
+LINEAR_FEATURES = (*(f"dense_mmac_{k}" for k in KINDS), *(f"dw_mmac_k{k}" for k in DW_KERNELS), "dw_mmac_other",
+                   *(f"act_melems_{k}" for k in KINDS), *(f"count_{k}" for k in KINDS))
 FEATURES = (*(f"is_{k}" for k in KINDS), "cin", "cout", "hidden", "h", "w", "h_out", "w_out", "kernel", "stride",
             "expansion", "residual", "shortcut", "log_macs", "log_params", "log_in", "log_out", "log_hidden_act",
             "log_dense_macs", "log_dw_macs")
@@ -67,6 +70,18 @@ class Block:
                 float(self.shortcut), np.log1p(self.macs), np.log1p(self.params),
                 np.log1p(self.cin * self.h * self.w), np.log1p(self.cout * self.h_out * self.w_out),
                 np.log1p(hidden_act), np.log1p(self.macs - self.dw_macs), np.log1p(self.dw_macs)]
+
+    def linear_vector(self) -> np.ndarray:
+        """:data:`LINEAR_FEATURES`: work a runtime pays for linearly (MACs by kind, depthwise MACs by
+        kernel size, activation elements moved, one call per block)."""
+        v = dict.fromkeys(LINEAR_FEATURES, 0.0)
+        v[f"dense_mmac_{self.kind}"] = (self.macs - self.dw_macs) / 1e6
+        if self.dw_macs:
+            v[f"dw_mmac_k{self.kernel}" if self.kernel in DW_KERNELS else "dw_mmac_other"] = self.dw_macs / 1e6
+        out_hw = self.h_out * self.w_out
+        v[f"act_melems_{self.kind}"] = (self.cin * self.h * self.w + (self.cout + 2 * self.hidden) * out_hw) / 1e6
+        v[f"count_{self.kind}"] = 1.0
+        return np.array(list(v.values()))
 
     def to_json(self) -> dict:
         return asdict(self)

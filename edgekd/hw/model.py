@@ -20,7 +20,7 @@ from edgekd.errors import ConfigError
 from edgekd.hw import trees
 from edgekd.hw.base import LatencyModel
 from edgekd.hw.environment import cpu_model
-from edgekd.hw.features import FEATURES, Block, blocks_of
+from edgekd.hw.features import FEATURES, LINEAR_FEATURES, Block, blocks_of
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.models import list_students
 from edgekd.schema.record import Report
@@ -35,18 +35,23 @@ PROFILE_SCHEMA = "edgekd.latency-profile/1"
 
 
 class ProfileLatencyModel(LatencyModel):
-    """Sum over blocks (lookup table, else boosted trees) scaled, plus a fitted per-network overhead."""
+    """Sum over blocks (lookup table, else boosted trees; or a linear cost model for a runtime timed
+    whole, :mod:`edgekd.hw.fit_whole`) scaled, plus a fitted per-network overhead."""
 
     kind = "profile"
 
     def __init__(self, table: dict, precision: str, source: dict):
         self.table, self.precision, self.source = table, precision, source
         self._warned: set[tuple] = set()
-        self._lut: dict[str, float] = table["lut"]
-        self._tree = table["regressor"]
-        if list(self._tree["features"]) != list(FEATURES):
-            raise ConfigError(f"{source.get('file')}: regressor features differ from this edgekd's; refit with "
-                              "`edgekd profile --target ... --fit`")
+        self._lut: dict[str, float] = table.get("lut", {})
+        self._tree = table.get("regressor")
+        self._linear = table.get("linear")
+        for model, features in ((self._tree, FEATURES), (self._linear, LINEAR_FEATURES)):
+            if model is not None and list(model["features"]) != list(features):
+                raise ConfigError(f"{source.get('file')}: latency model features differ from this edgekd's; "
+                                  "refit with `edgekd profile --target ... --fit`")
+        if self._tree is None and self._linear is None:
+            raise ConfigError(f"{source.get('file')}: a {precision} table without a regressor or linear model")
 
     @classmethod
     def load(cls, path: Path, precision: str) -> "ProfileLatencyModel":
@@ -57,7 +62,11 @@ class ProfileLatencyModel(LatencyModel):
         return cls(data["precisions"][precision], precision, source)
 
     def block_ms(self, blocks: list[Block]) -> list[tuple[Block, float, str]]:
-        """Each block's predicted time and whether it came from the lookup table or the regressor."""
+        """Each block's predicted time and whether it came from the lookup table, the regressor or the
+        linear model."""
+        if self._linear is not None:
+            coef = np.asarray(self._linear["coef"])
+            return [(b, float(coef @ b.linear_vector()), "linear") for b in blocks]
         unseen = {b.key: b for b in blocks if b.key not in self._lut}
         fitted: dict[str, float] = {}
         if unseen:
@@ -77,7 +86,7 @@ class ProfileLatencyModel(LatencyModel):
 
     def kernels(self, block: Block) -> int:
         """Runtime kernels of a block after fusion, as measured when the profile was fitted."""
-        return int(self.table["kernels"].get(block.signature, 1))
+        return int(self.table.get("kernels", {}).get(block.signature, 1))
 
     def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
         """Predicted batch-1 latency (ms) of ``arch`` at ``input_shape`` (C, H, W) on this target.
