@@ -26,6 +26,7 @@ from edgekd._io import write_bytes
 from edgekd.calibrate import Ranges, calibrate, calibrator_for, write_cache
 from edgekd.errors import CompileError, ConfigError
 from edgekd.quant.bias_correction import correct_biases
+from edgekd.quant.float_guard import guard_float_layers
 from edgekd.quant.qat import is_qat_model
 from edgekd.schema.student import card_of
 from edgekd.targets import CalibrationRecipe, NumericFormat, Target
@@ -152,13 +153,15 @@ def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QD
             nodes_to_exclude=list(keep_float or []), extra_options=options,
             calibration_cache_path=str(ort_cache),
         )
+        if not (config.bias_correction or keep_float):
+            return write_bytes(out_path, out.read_bytes())
+        model = onnx.load(str(out))
+        guard_float_layers(model, list(keep_float or []))  # else ONNX Runtime quantizes them per tensor
         if config.bias_correction:
-            model = onnx.load(str(out))
             summary = correct_biases(model, pre, calib, batch=static_batch or 32, static=static_batch is not None)
             onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
                                                 BIAS_CORRECTION_KEY: json.dumps(summary)})
-            return write_bytes(out_path, model.SerializeToString())
-        return write_bytes(out_path, out.read_bytes())
+        return write_bytes(out_path, model.SerializeToString())
 
 
 def qdq_summary(path: Path) -> dict:

@@ -112,3 +112,28 @@ def test_given_ranges_replace_calibration(positive_conv, tmp_path):
     assert qdq_summary(again)["activation_ranges"] == qdq_summary(first)["activation_ranges"]
     recalibrated = quantize_onnx(fp32, tmp_path / "c.onnx", other_data, QDQConfig())
     assert qdq_summary(recalibrated)["activation_ranges"] != qdq_summary(first)["activation_ranges"]
+
+
+def test_a_layer_kept_float_stays_float_in_onnxruntime(tmp_path):
+    """ONNX Runtime's WeightBiasQuantization optimizer would quantize a kept-float conv's weights per tensor."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.ReLU(),  # then a Q
+                                torch.nn.Conv2d(8, 8, 1), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 4))
+    with torch.no_grad():
+        model[2].weight[:4] *= 100.0  # per-tensor int8 weights would flush the other four channels to zero
+    fp32 = export_onnx(model, (3, 8, 8), tmp_path / "fp32.onnx")
+    depthwise = next(n.name for n in onnx.load(str(fp32)).graph.node
+                     if n.op_type == "Conv" and any(a.name == "group" and a.i == 8 for a in n.attribute))
+    rng = np.random.default_rng(0)
+    calib, x = (rng.standard_normal((n, 3, 8, 8)).astype(np.float32) for n in (32, 16))
+    q = quantize_onnx(fp32, tmp_path / "q.onnx", calib, QDQConfig(), keep_float=[depthwise])
+
+    def run(**kwargs):
+        sess = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"], **kwargs)
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+    as_written = run(disabled_optimizers=["WeightBiasQuantization"])
+    np.testing.assert_allclose(run(), as_written, rtol=1e-5, atol=1e-5)
