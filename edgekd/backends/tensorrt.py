@@ -107,7 +107,7 @@ def explicit_quantization(target, recipe=None) -> QDQConfig:
     Raises:
         ConfigError: the target's format asks for something TensorRT's placement rules reject.
     """
-    config = QDQConfig.from_target(target, recipe, quantize_bias=False)
+    config = QDQConfig.from_target(target, recipe, quantize_bias=False, float_guard=False)
     if config.activations != "int8" or not config.activation_symmetric or not config.per_channel:
         raise ConfigError(f"target {target.name}: tensorrt's explicit quantization needs activations = \"int8\", "
                           "activation_symmetric = true and weight_granularity = \"per_channel\" in [format]")

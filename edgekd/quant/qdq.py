@@ -51,6 +51,9 @@ class QDQConfig:
         quantize_bias: False keeps biases in float (TensorRT's explicit quantization wants that).
         bias_correction: take each layer's mean weight-rounding error, ``(W_q - W)·E[x]`` on the
             calibration data, out of its bias (:mod:`edgekd.quant.bias_correction`).
+        float_guard: feed layers kept in float through a per-channel DequantizeLinear so that ONNX
+            Runtime does not quantize their weights (:mod:`edgekd.quant.float_guard`); off for
+            TensorRT, whose explicit quantization takes per-tensor activation scales only.
     """
 
     activations: Literal["uint8", "int8"] = "uint8"
@@ -61,6 +64,7 @@ class QDQConfig:
     percentile: float = _DEFAULT_RECIPE.percentile
     quantize_bias: bool = True
     bias_correction: bool = False
+    float_guard: bool = True
 
     def __post_init__(self):
         if self.activations not in ("uint8", "int8"):
@@ -156,7 +160,8 @@ def quantize_onnx(fp32_path: Path, out_path: Path, calib: np.ndarray, config: QD
         if not (config.bias_correction or keep_float):
             return write_bytes(out_path, out.read_bytes())
         model = onnx.load(str(out))
-        guard_float_layers(model, list(keep_float or []))  # else ONNX Runtime quantizes them per tensor
+        if config.float_guard:
+            guard_float_layers(model, list(keep_float or []))  # else ONNX Runtime quantizes them per tensor
         if config.bias_correction:
             summary = correct_biases(model, pre, calib, batch=static_batch or 32, static=static_batch is not None)
             onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
