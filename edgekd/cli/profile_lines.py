@@ -34,8 +34,10 @@ def profile_lines(target: str, *, fit: bool = False, artifact: Path | None = Non
                      f"batch {src['batch']}: {meas['networks']} networks, {meas['timed_runs']} timed runs, "
                      f"median spread {meas['median_spread'] * 100:.1f}%")
         fit_stats = model.table["fit"]
+        table = (f"{fit_stats['distinct_blocks']} distinct blocks in the lookup table" if "distinct_blocks" in fit_stats
+                 else f"a linear cost model over {len(model.table['linear']['features'])} block features")
         lines.append(f"  {model.precision}: in-sample RMSPE {fit_stats['in_sample_rmspe'] * 100:.1f}%, "
-                     f"{fit_stats['distinct_blocks']} distinct blocks in the lookup table ({src['file']})")
+                     f"{table} ({src['file']})")
     if artifact is not None:
         lines += _time_artifact(tgt, Path(artifact), model)
     return lines

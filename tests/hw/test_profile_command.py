@@ -10,10 +10,11 @@ from edgekd.hw.model import profile_path
 from hw_helpers import write_target
 
 
-def test_profile_command_shows_fitted_model():
-    if not profile_path("x86-cpu-onnxruntime").exists():
-        pytest.skip("no fitted profile committed yet: edgekd profile --target x86-cpu-onnxruntime --fit")
-    result = CliRunner().invoke(app, ["profile", "--target", "x86-cpu-onnxruntime"])
+@pytest.mark.parametrize("target", ["x86-cpu-onnxruntime", "android-executorch-xnnpack"])  # per-kernel and linear
+def test_profile_command_shows_fitted_model(target):
+    if not profile_path(target).exists():
+        pytest.skip(f"no fitted profile committed yet: edgekd profile --target {target} --fit")
+    result = CliRunner().invoke(app, ["profile", "--target", target])
     assert result.exit_code == 0, result.output
     assert "latency model kind 'profile'" in result.output and "networks" in result.output
 
