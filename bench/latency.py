@@ -149,6 +149,7 @@ def rescore(results: dict) -> dict:
         mean = meas.mean(1)
         repeatable = np.abs(meas[:, 0] - meas[:, 1]) / mean <= 0.05
         keys = np.array(["x".join(map(str, n.get("input_shape") or SHAPES[0])) for n in nets])
+        spaces = np.array([n["arch"]["name"] for n in nets])
         for n, value in zip(nets, pred):
             n["predicted_ms"] = float(value)
         r.update({"profile": model.source.get("file"), "vs_mean_of_passes": metrics(pred, mean),
@@ -156,6 +157,7 @@ def rescore(results: dict) -> dict:
                   "repeatable_only": {**metrics(pred[repeatable], mean[repeatable]),
                                       "excluded_not_repeatable_within_5pct": int((~repeatable).sum())},
                   "per_shape": {k: metrics(pred[keys == k], mean[keys == k]) for k in sorted(set(keys))},
+                  "per_space": {s: metrics(pred[spaces == s], mean[spaces == s]) for s in sorted(set(spaces))},
                   "rescored": True})
     return results
 
