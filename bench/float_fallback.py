@@ -14,9 +14,9 @@ For k in ``--ks`` the top-k layers stay float; agreement with fp32 (and its 95 %
 batch-1 latency (1 thread, median of ``--runs``) are recorded, with the fp32 and plain int8
 artifacts timed in the same run.
 
-    python bench/float_fallback.py [--images 400] [--calib 80] [--ks 1 2 4 8 16]
+    python bench/float_fallback.py [--images 400] [--calib 80] [--ks 1 2 4 8 16] [--recipe percentile-256]
 
-Writes bench/results/float_fallback.json and prints the table.
+Writes bench/results/float_fallback.json (``--out`` elsewhere) and prints the table.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--calib", type=int, default=80)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--recipe", help="calibration recipe (calibration/<name>.toml); default: the target's")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "float_fallback.json")
     args = parser.parse_args()
     import edgekd
@@ -99,6 +100,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode(False):
         work = Path(tmp)
         target = load_target(with_precision(TARGET, "int8"))
+        if args.recipe:
+            target = target.model_copy(update={"calibration": target.calibration.model_copy(
+                update={"recipe": args.recipe})})
         row("fp32", edgekd.compile(model, with_precision(TARGET, "fp32"), calib, work / "fp32"), kept_float=0)
         base = edgekd.compile(model, target, calib, work / "int8", calib_size=len(calib))
         row("int8", base, kept_float=0)
@@ -116,7 +120,8 @@ def main() -> None:
     fp32_ms, int8_ms = rows[0]["latency_b1_ms"], rows[1]["latency_b1_ms"]
     for r in rows:
         r["latency_cost_vs_int8_pct"] = 100 * (r["latency_b1_ms"] / int8_ms - 1)
-    result = {"model": args.model, "target": TARGET, "images": args.images, "calibration": args.calib,
+    result = {"model": args.model, "target": TARGET, "recipe": target.calibration.recipe, "images": args.images,
+              "calibration": args.calib,
               "ranking_images": len(rank_x), "scored_images": len(test_x),
               "layers": len(base.details["quantized_layers"]),
               "ranking_seconds": seconds, "rankings_top10": {n: o[:10] for n, o in rankings.items()},

@@ -284,7 +284,10 @@ def test_build_all_compiles_the_teacher_for_every_built_target_as_the_row_to_bea
     versus = x86["versus_teacher"]
     assert versus["speedup_vs_compiled_teacher"] == pytest.approx(t["latency_p50_ms"] / x86["run"]["latency"]["ms"])
     assert versus["speedup_basis"] == "measured"
-    assert x86["ship"]["choice"] == ("student" if versus["student_faster"] else "teacher")
+    # auto-ship: the student when faster, unless it fails the accuracy gate the compiled teacher passes (a
+    # search that times its finalists on a loaded machine can pick a student that does)
+    student_lost_gate = x86["gate"]["passed"] is False and t["passes_accuracy_gate"]
+    assert x86["ship"]["choice"] == ("student" if versus["student_faster"] and not student_lost_gate else "teacher")
     pi = matrix["raspberry-pi-onnxruntime"].report  # runs here for accuracy, but this CPU is not the Pi
     assert pi["teacher_artifact"]["status"] == "run here" and pi["teacher_artifact"]["latency_kind"] != "measured"
     assert pi["versus_teacher"]["speedup_vs_compiled_teacher"] is None
