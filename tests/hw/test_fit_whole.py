@@ -43,7 +43,7 @@ def test_linear_fit_predicts_unseen_networks_of_a_linear_runtime():
 def test_executorch_profile_is_fitted_from_whole_pte_timings(tmp_path, monkeypatch):
     """Real .pte compiles, timings replaced by a known cost (the timer has its own tests; four timings on a
     loaded machine would test the load)."""
-    import edgekd.hw.fit_whole as fit_whole
+    from edgekd.hw import fit_whole
     from edgekd.hw.profiler import ProfileResult
 
     timed = []
