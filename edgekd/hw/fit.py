@@ -263,15 +263,17 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
 
 
 def fit_records(target, records: list[dict], precisions, *, out: Path | None = None, seconds: float = 0.0,
-                seed: int = 0, provenance: dict | None = None) -> Path:
+                seed: int = 0, provenance: dict | None = None, table=None) -> Path:
     """Fit every precision from measurement records and write the profile file with its provenance.
 
     ``provenance`` overrides recorded fields (e.g. the load average and a note when refitting
-    earlier measurements)."""
+    earlier measurements); ``table(records, precision, seed=)`` fits one precision (default
+    :func:`fit_table`; whole-network records: :func:`edgekd.hw.fit_whole.fit_linear_table`)."""
+    table = table or fit_table
     target = load_target(target)
     data = {"schema": PROFILE_SCHEMA, "target": target.name,
             "provenance": {**_provenance(target, records, seconds, seed), **(provenance or {})},
-            "precisions": {p: fit_table(records, p, seed=seed) for p in precisions},
+            "precisions": {p: table(records, p, seed=seed) for p in precisions},
             "fitted_networks": sorted({(arch_key(r["arch"]), tuple(r["input_shape"])) for r in records}),
             "measurements": [{k: r[k] for k in ("arch", "input_shape", "precision", "total_ms", "spread")}
                              for r in records]}

@@ -25,16 +25,13 @@ import numpy as np
 import torch
 
 from edgekd.errors import ConfigError
-from edgekd.hw.features import LINEAR_FEATURES, arch_key, blocks_of
-from edgekd.hw.fit import UNSTABLE, _provenance, write_profile
+from edgekd.hw.features import LINEAR_FEATURES, blocks_of
+from edgekd.hw.fit import UNSTABLE, fit_records, write_profile
 from edgekd.hw.interleave import profile_many
-from edgekd.hw.model import PROFILE_SCHEMA, profile_path
 from edgekd.hw.sampling import sample_archs
 from edgekd.models import create_student
-from edgekd.targets import load_target
 
 log = logging.getLogger(__name__)
-
 
 
 def compile_pte(arch: dict, input_shape, precision: str, folder: Path, *, seed: int = 0) -> Path:
@@ -72,11 +69,12 @@ def measure_whole(jobs: list[tuple[dict, tuple, str]], *, threads: int = 1, roun
              "interleaved_with": len(jobs) - 1} for i, (arch, shape, precision) in enumerate(jobs)]
 
 
-def fit_linear_table(records: list[dict], precision: str) -> dict:
+def fit_linear_table(records: list[dict], precision: str, *, seed: int = 0) -> dict:
     """One precision's linear cost model: per-feature milliseconds by relative non-negative least squares.
 
     A network's time is the sum over its blocks of ``coef · block.linear_vector()``; no feature costs
-    negative time, and small networks count as much as big ones (errors are relative).
+    negative time, and small networks count as much as big ones (errors are relative). Deterministic:
+    ``seed`` is accepted as :func:`edgekd.hw.fit.fit_table` takes it.
     """
     from scipy.optimize import nnls  # heavy optional package: imported on first use
 
@@ -104,7 +102,7 @@ def _network_vector(record: dict) -> np.ndarray:
 def fit_whole_profile(target, *, precisions, networks_per_space: int, input_shapes, time_limit_s: float,
                       seed: int = 0, out: Path | None = None, progress: bool = False, raw_out: Path | None = None,
                       rounds: int = 5, runs: int = 20, cpu: int | None = None, group: int = 4) -> Path:
-    """:func:`edgekd.hw.fit.fit_profile` for :data:`WHOLE_NETWORK` runtimes (same arguments)."""
+    """:func:`edgekd.hw.fit.fit_profile` for its ``WHOLE_NETWORK`` runtimes (same arguments)."""
     started = time.perf_counter()
     archs = sample_archs(networks_per_space, seed)
     jobs = [(arch, tuple(input_shapes[i % len(input_shapes)])) for i, arch in enumerate(archs)]
@@ -125,12 +123,6 @@ def fit_whole_profile(target, *, precisions, networks_per_space: int, input_shap
 def fit_whole_records(target, records: list[dict], precisions, *, out: Path | None = None, seconds: float = 0.0,
                       seed: int = 0, provenance: dict | None = None) -> Path:
     """Fit every precision's linear cost model from whole-network records and write the profile."""
-    target = load_target(target)
     method = "linear cost model fitted to whole-network times (no per-kernel profiler for this runtime here)"
-    data = {"schema": PROFILE_SCHEMA, "target": target.name,
-            "provenance": {**_provenance(target, records, seconds, seed), "model": method, **(provenance or {})},
-            "precisions": {p: fit_linear_table(records, p) for p in precisions},
-            "fitted_networks": sorted({(arch_key(r["arch"]), tuple(r["input_shape"])) for r in records}),
-            "measurements": [{k: r[k] for k in ("arch", "input_shape", "precision", "total_ms", "spread")}
-                             for r in records]}
-    return write_profile(out or profile_path(target.name, for_writing=True), data)
+    return fit_records(target, records, precisions, out=out, seconds=seconds, seed=seed,
+                       provenance={"model": method, **(provenance or {})}, table=fit_linear_table)
