@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 _NOT_KERNELS = {"Constant", "Identity"}
 FITTABLE = ("onnxruntime", "openvino")  # runtimes with a per-kernel profiler wired in
-WHOLE_NETWORK = ("executorch",)  # timed whole, blocks attributed by a prior (edgekd.hw.fit_whole)
+WHOLE_NETWORK = ("executorch",)  # timed whole, a linear cost model fitted (edgekd.hw.fit_whole)
 UNSTABLE = 0.25  # a timing whose round medians differ by more than this was disturbed by other load
 
 
