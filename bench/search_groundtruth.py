@@ -16,7 +16,10 @@ Any training-free score can then be re-ranked against it without training (``--r
 4. Their int8 artifacts timed interleaved in ONNX Runtime (batch 1, 1 thread) with their repeatability.
 5. ``--rescore``: every registered score over ``--score-draws`` initialization draws, Kendall τ with
    the seed-mean accuracy (mean ± std over draws), beside the seed-to-seed τ ceiling (τ between the
-   two seeds' own rankings), FLOPs and parameters. JSON in bench/results/search_groundtruth.json.
+   two seeds' own rankings), FLOPs and parameters; then each score averaged over the draws, and pairs
+   of them as rank combinations, judged by τ and by what they would pick under three latency budgets
+   (bench/search_gt_analysis.py). Every arch's scores are stored, so a new combination needs no
+   rescoring. JSON in bench/results/search_groundtruth.json.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ from edgekd.search.scores import ScoreContext, count_flops, count_params, get_sc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import accuracy, subset, train  # noqa: E402  (bench/search.py: the fixed KD recipe)
+from search_gt_analysis import judge, with_combinations  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "search_groundtruth.jsonl"  # --results moves both
 SHAPE = (1, 28, 28)
+COMBINED = ("flops", "params", "snip", "synflow", "gradnorm", "nwot", "diswot")  # rank pairs judged too
 
 
 def teacher_for(x, y, xte, yte, epochs: int, seed: int = 0):
@@ -155,7 +160,7 @@ def measure_latency(archs) -> dict[str, dict]:
     return out
 
 
-def rescore(args, archs, data, teacher) -> dict:
+def rescore(args, archs, data, teacher, latency: dict[str, dict]) -> dict:
     (x, y), _ = data
     rows = [r for r in done_runs().values() if r["epochs"] == args.epochs and r["train_size"] == args.train_size]
     by_arch: dict[str, dict] = {}
@@ -171,6 +176,7 @@ def rescore(args, archs, data, teacher) -> dict:
         out["seed_to_seed_tau"] = float(stats.kendalltau(a, b)[0])
         out["seed_to_seed_abs_diff_pts"] = float(100 * np.mean(np.abs(np.array(a) - np.array(b))))
     taus: dict[str, list[float]] = {}
+    draws: dict[str, list[list[float]]] = {}
     for draw in range(args.score_draws):
         g = torch.Generator().manual_seed(draw)
         idx = torch.randperm(len(x), generator=g)[:64]
@@ -182,7 +188,15 @@ def rescore(args, archs, data, teacher) -> dict:
                 torch.manual_seed(draw)
                 values.append(get_score(name)(ctx, create_student(kwargs.pop("name"), SHAPE, 10, **kwargs)))
             taus.setdefault(name, []).append(float(stats.kendalltau(values, acc)[0]))
+            draws.setdefault(name, []).append(values)
     out["kendall_tau"] = {n: {"mean": float(np.nanmean(t)), "std": float(np.nanstd(t))} for n, t in taus.items()}
+    # the score averaged over the draws (allowed by the issue; it costs score_draws times one draw)
+    mean_scores = {n: np.nanmean(np.array(v, float), axis=0) for n, v in draws.items()}
+    ms = np.array([latency[arch_key(v["arch"])]["int8_ms"] for v in complete])
+    out["per_arch"] = [{"arch": v["arch"], "accuracy": v["acc"], "int8_ms": float(t),
+                        "scores": {n: float(s[i]) for n, s in mean_scores.items()}}
+                       for i, (v, t) in enumerate(zip(complete, ms))]
+    out["judged_on_draw_mean"] = judge(with_combinations(mean_scores, COMBINED), acc, ms)
     return out
 
 
@@ -217,10 +231,17 @@ def main() -> None:
         distill_all(args, archs, data, teacher)
         if args.distill_only:
             return
-    result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "teacher_accuracy": teacher_acc, "rescore": rescore(args, archs, data, teacher),
-              "latency": measure_latency(archs), "seconds": time.perf_counter() - started}
+    latency = measure_latency(archs)
+    result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "teacher_accuracy": teacher_acc, "rescore": rescore(args, archs, data, teacher, latency),
+              "latency": latency, "seconds": time.perf_counter() - started}
     (RESULTS / "search_groundtruth.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-    print(json.dumps(result["rescore"], indent=1, default=float))
+    summary = {k: v for k, v in result["rescore"].items() if k not in ("per_arch", "judged_on_draw_mean")}
+    print(json.dumps(summary, indent=1, default=float))
+    print(f"{'score (draw mean)':22} {'tau':>6} {'regret pts':>10}  picks' accuracy per budget")
+    for name, row in result["rescore"]["judged_on_draw_mean"].items():
+        picks = " ".join(f"{100 * p['accuracy']:.2f}" for p in row["budget_picks"])
+        print(f"{name:22} {row['kendall_tau']:6.2f} {row['mean_regret_pts']:10.2f}  {picks}")
 
 
 if __name__ == "__main__":
