@@ -36,18 +36,20 @@ def search(
     dataset: Optional[str] = typer.Option(None, help="Built-in dataset (default: mnist5k)."),
     space: str = typer.Option("resnet", help="Search space: resnet, resnet-compact, mobilenetv2."),
     budget_ms: Optional[float] = typer.Option(None, help="Latency budget (default: the target's)."),
-    score: str = typer.Option("diswot", help="Score: diswot, nwot, synflow, snip, gradnorm, flops, params, ..."),
+    score: Optional[str] = typer.Option(None, help="Score: flops (the default), params, diswot, nwot, synflow, snip, "
+                                                   "gradnorm, ..."),
     population: int = typer.Option(16, min=2), iterations: int = typer.Option(48, min=0),
     seed: int = typer.Option(0, min=0, max=SEED_MAX), out: Path = typer.Option(Path("build/search"), "--out", "-o"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Search a student for a target without training candidates (DisWOT by default)."""
+    """Search a student for a target without training candidates (the default score: see the README)."""
     from edgekd.stages.student import search_builtin  # torch-bearing: see edgekd.cli.common
 
     setup_logging(verbose)
     try:
-        res = search_builtin(dataset, target, seed=seed, space=space, budget_ms=budget_ms, score=score,
-                             population=population, iterations=iterations, out_dir=out, threads=1)
+        chosen = {"score": score} if score else {}  # none named: edgekd.search's default
+        res = search_builtin(dataset, target, seed=seed, space=space, budget_ms=budget_ms, population=population,
+                             iterations=iterations, out_dir=out, threads=1, **chosen)
     except (ConfigError, DataError) as exc:
         print_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None

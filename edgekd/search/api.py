@@ -17,7 +17,7 @@ from edgekd.models import create_student
 from edgekd.search.constraints import LatencyPredictor, Limits, arch_key, check
 from edgekd.search.evolution import regularized_evolution
 from edgekd.search.records import write_log, write_plot
-from edgekd.search.scores import ScoreContext, get_score
+from edgekd.search.scores import DEFAULT_SCORE, ScoreContext, get_score
 from edgekd.search.spaces import make_space
 from edgekd.targets import load_target
 from edgekd.validate.latency import torch_threads
@@ -81,7 +81,7 @@ class SearchResult:
 
 
 def search(teacher: nn.Module | None, train, target=None, *, space: str = "resnet", budget_ms: float | None = None,
-           score: str = "diswot", population: int = 16, iterations: int = 48, tournament: int = 4,
+           score: str = DEFAULT_SCORE, population: int = 16, iterations: int = 48, tournament: int = 4,
            seed: int = 0, batch_size: int = 64, teacher_init: str = "gaussian", max_flops: int | None = None,
            max_params: int | None = None, min_flops: int | None = None,
            latency: Callable[[dict], float] | None = None, out_dir: str | Path | None = None,

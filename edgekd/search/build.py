@@ -21,12 +21,13 @@ from edgekd.errors import ConfigError
 from edgekd.models import DEFAULT_STUDENT, create_student
 from edgekd.schema.student import set_card
 from edgekd.search.api import search
+from edgekd.search.scores import DEFAULT_SCORE
 from edgekd.search.scores.cost import count_flops
 from edgekd.search.verify import verify_finalists
 
 log = logging.getLogger(__name__)
 
-BUILD_SEARCH = {"space": "resnet-compact", "score": "diswot", "population": 6, "iterations": 12, "threads": 1,
+BUILD_SEARCH = {"space": "resnet-compact", "score": DEFAULT_SCORE, "population": 6, "iterations": 12, "threads": 1,
                 "flops_factor": 2.0}
 
 

@@ -27,7 +27,7 @@ from edgekd.schema.sections import Status
 from edgekd.schema.student import arch_of, card_of, set_card
 from edgekd.search import search
 from edgekd.search.build import search_student
-from edgekd.search.scores import get_score
+from edgekd.search.scores import DEFAULT_SCORE, get_score
 from edgekd.search.spaces import make_space
 from edgekd.stages.context import BuildContext, Data
 from edgekd.stages.data import prepare_data
@@ -167,7 +167,7 @@ def search_builtin(dataset: str | None, target, seed: int = 0, progress: bool = 
     """``edgekd search``: the default (cached) teacher of a built-in dataset, then ``edgekd.search``."""
     target = load_target(target)
     make_space(kwargs.get("space", "resnet"), target.ops)  # a bad space fails before the teacher trains
-    get_score(kwargs.get("score", "diswot"))
+    get_score(kwargs.get("score", DEFAULT_SCORE))
     data = prepare_data(None, None, dataset, None, 0.2, seed)
     teacher, _ = prepare_teacher(None, data, seed, progress)
     return search(teacher, data.train, target, seed=seed, progress=progress, **kwargs)

@@ -13,4 +13,9 @@ from edgekd.search.scores import proxies as _proxies  # noqa: F401  (registers n
 from edgekd.search.scores.cost import count_flops, count_params
 from edgekd.search.scores.registry import ScoreContext, ScoreFn, get_score, list_scores, register_score
 
-__all__ = ["ScoreContext", "ScoreFn", "count_flops", "count_params", "get_score", "list_scores", "register_score"]
+# What the search ranks by when the caller names no score: the one that ranked the search ground truth
+# best (bench/search_groundtruth.py --rescore, README "Student search"); DisWOT is kept as a named score.
+DEFAULT_SCORE = "flops"
+
+__all__ = ["DEFAULT_SCORE", "ScoreContext", "ScoreFn", "count_flops", "count_params", "get_score", "list_scores",
+           "register_score"]
