@@ -32,6 +32,9 @@ class NumericFormat(BaseModel):
     weight_granularity: Literal["per_channel", "per_tensor"] = "per_channel"
     weight_symmetric: bool = True
     activation_symmetric: bool = False
+    # 7-bit int8 weights: true, false, or "auto" (where the compiling CPU is x86 without VNNI, whose ONNX
+    # Runtime int8 kernels overflow on full-range weights; edgekd.quant.qdq)
+    weight_reduce_range: bool | Literal["auto"] = False
 
     @property
     def is_quantized(self) -> bool:

@@ -76,10 +76,11 @@ class OnnxRuntimeBackend(Backend):
         elif fmt.is_quantized:
             if calib is None or len(calib) == 0:
                 raise CompileError("onnxruntime int8: calibration data is empty")
-            main = quantize_onnx(fp32, out_dir / "model.onnx", calib, QDQConfig.from_target(target, recipe),
+            config = QDQConfig.from_target(target, recipe)
+            main = quantize_onnx(fp32, out_dir / "model.onnx", calib, config,
                                  static_batch=static, cache_path=out_dir / CACHE_FILENAME, keep_float=keep_float)
             files["calibration_cache"] = CACHE_FILENAME
-            details.update(qdq_summary(main))
+            details.update(qdq_summary(main), weight_bits=config.weight_bits)
             precision = "int8"
         else:
             main = fp32

@@ -145,9 +145,10 @@ class OpenVinoBackend(Backend):
             files.update(qdq_onnx=qdq.name, weights="model.bin")
             precision = "int8"
         elif fmt.is_quantized:
-            qdq = quantize_onnx(fp32_onnx, out_dir / "model.qdq.onnx", calib, QDQConfig.from_target(target, recipe),
+            config = QDQConfig.from_target(target, recipe)
+            qdq = quantize_onnx(fp32_onnx, out_dir / "model.qdq.onnx", calib, config,
                                 static_batch=static, cache_path=out_dir / CACHE_FILENAME, keep_float=keep_float)
-            details.update(qdq_summary(qdq))
+            details.update(qdq_summary(qdq), weight_bits=config.weight_bits)
             main = _convert(qdq, out_dir / "model.xml")
             files.update(qdq_onnx=qdq.name, calibration_cache=CACHE_FILENAME, weights="model.bin")
             precision = "int8"

@@ -76,11 +76,15 @@ def check_artifact(artifact: Artifact | str | Path, reference: np.ndarray, x: np
 
 
 def check_onnx_in_onnxruntime(artifact: Artifact, reference: np.ndarray, x: np.ndarray) -> ConformanceResult:
-    """Judge an artifact's QDQ ONNX in ONNX Runtime (TensorRT's numeric check where no engine is built)."""
+    """Judge an artifact's QDQ ONNX in ONNX Runtime (TensorRT's numeric check where no engine is built).
+
+    Unfused: the QDQ graph's exact rounding and clipping, which the device follows, not this CPU's int8
+    kernels (without VNNI their int16 sums saturate; :mod:`edgekd.quant.cpu`).
+    """
     path = artifact.folder / artifact.files.get("qdq_onnx", artifact.files["fp32"])
-    sess = ort_session(path)
+    sess = ort_session(path, optimize=False)
     logits = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, np.float32)})[0]
-    return judge(artifact, logits, reference, f"checked in onnxruntime CPU ({path.name}); "
+    return judge(artifact, logits, reference, f"checked in onnxruntime CPU, QDQ unfused ({path.name}); "
                                              f"{artifact.details.get('engine', '')}".rstrip("; "))
 
 

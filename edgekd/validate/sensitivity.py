@@ -45,7 +45,7 @@ def layer_sensitivity(artifact: Artifact, calib: np.ndarray, x: np.ndarray, meth
     symmetric = artifact.backend == "tensorrt" or _symmetric(folder / artifact.files.get("qdq_onnx",
                                                                                           artifact.files["model"]))
     config = QDQConfig(activations="int8" if symmetric else "uint8", activation_symmetric=symmetric, method=method,
-                       percentile=99.99)
+                       percentile=99.99, weight_reduce_range=artifact.details.get("weight_bits") == 7)
     reference = _ort(fp32, x)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -137,3 +137,47 @@ def test_a_layer_kept_float_stays_float_in_onnxruntime(tmp_path):
 
     as_written = run(disabled_optimizers=["WeightBiasQuantization"])
     np.testing.assert_allclose(run(), as_written, rtol=1e-5, atol=1e-5)
+
+
+def _int8_weights(path) -> list[np.ndarray]:
+    model = onnx.load(str(path))
+    return [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+
+
+def test_reduced_range_weights_are_seven_bit_and_auto_follows_this_cpu(positive_conv, monkeypatch):
+    from edgekd.quant import qdq
+
+    fp32, calib = positive_conv
+    for reduce, bound in ((False, 127), (True, 64)):
+        q = quantize_onnx(fp32, fp32.parent / f"rr-{reduce}.onnx", calib, QDQConfig(weight_reduce_range=reduce))
+        assert max(int(np.abs(w).max()) for w in _int8_weights(q)) == bound
+    for vnni_missing in (True, False):
+        monkeypatch.setattr(qdq, "x86_without_vnni", lambda v=vnni_missing: v)
+        fmt = NumericFormat(weights="int8", activations="uint8", weight_reduce_range="auto")
+        assert QDQConfig.from_format(fmt).weight_reduce_range is vnni_missing
+    assert QDQConfig.from_format(NumericFormat(weights="int8", activations="uint8")).weight_reduce_range is False
+
+
+def test_the_x86_artifact_computes_what_its_qdq_graph_says_on_this_cpu(tmp_path):
+    """ONNX Runtime's fused int8 kernels against the same graph run unfused (Q/DQ in float): on x86
+    without VNNI, 8-bit weights overflow the kernels' int16 sums unless the target reduces their range."""
+    from edgekd.ort_session import ort_session
+    from edgekd.targets import load_target
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.Linear(32 * 8 * 8, 10))
+    fp32 = export_onnx(model, (1, 8, 8), tmp_path / "fp32.onnx")
+    rng = np.random.default_rng(0)
+    calib, x = (np.abs(rng.standard_normal((n, 1, 8, 8))).astype(np.float32) * 4 for n in (64, 64))
+    config = QDQConfig.from_target(load_target("x86-cpu-onnxruntime"))
+    q = quantize_onnx(fp32, tmp_path / "q.onnx", calib, config)
+
+    def run(optimize):
+        sess = ort_session(q, optimize=optimize)
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+    fused, exact = run(True), run(False)
+    assert np.abs(fused - exact).max() <= 0.05 * np.abs(exact).max()
