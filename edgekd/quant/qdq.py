@@ -55,7 +55,7 @@ class QDQConfig:
         float_guard: feed layers kept in float through a per-channel DequantizeLinear so that ONNX
             Runtime does not quantize their weights (:mod:`edgekd.quant.float_guard`); off for
             TensorRT, whose explicit quantization takes per-tensor activation scales only.
-        weight_reduce_range: 7-bit weights ([-64, 63]): on x86 without VNNI, ONNX Runtime's int8
+        weight_reduce_range: 7-bit weights (|q| <= 64): on x86 without VNNI, ONNX Runtime's int8
             kernels sum u8×s8 pairs in saturating int16, which 8-bit weights can overflow.
     """
 
