@@ -60,19 +60,7 @@ def init(model: nn.Module, seed: int, classifier_std: float) -> nn.Module:
 
 def probe_pooled(model: nn.Module, x, y, train_mode: bool = True):
     """``probe`` with the features taken at the classifier's input (after the global pooling)."""
-    captured = {}
-
-    def keep_input(module, inputs, output):  # returns None: a returned value would replace the output
-        captured["f"] = inputs[0]
-
-    handle = classifier(model).register_forward_hook(keep_input)
-    model.train(train_mode)
-    try:
-        logits = model(x)
-    finally:
-        handle.remove()
-    grad, = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, y), classifier(model).weight)
-    return grad.detach(), captured["f"].detach().flatten(1)
+    return probe(model, x, y, train_mode, features_at=classifier(model))
 
 
 VARIANTS = {  # name: (teacher trained?, classifier std, pooled features?, batch, terms)

@@ -83,15 +83,19 @@ def feature_module(model: nn.Module) -> nn.Module:
     return pools[-1] if pools else classifier(model)
 
 
-def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_mode: bool = True):
-    """One forward + CE backward: (classifier-weight gradient K×C, final features B×D)."""
+def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_mode: bool = True,
+          features_at: nn.Module | None = None):
+    """One forward + CE backward: (classifier-weight gradient K×C, final features B×D).
+
+    The features are the input of ``features_at`` (default: :func:`feature_module`).
+    """
     fc = classifier(model)
     captured = {}
 
     def keep_input(module, inputs, output):  # returns None: a hook's return value would replace the output
         captured["f"] = inputs[0]
 
-    handle = feature_module(model).register_forward_hook(keep_input)
+    handle = (features_at or feature_module(model)).register_forward_hook(keep_input)
     model.train(train_mode)
     try:
         logits = model(x)
