@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search_groundtruth as gt
 
 from edgekd.data import load_dataset
+from edgekd.hw.environment import environment
 from edgekd.hw.features import arch_key
 from edgekd.hw.fit import compile_onnx
 from edgekd.hw.interleave import profile_many
@@ -169,7 +170,7 @@ def report(args, planned, teacher, teacher_acc) -> dict:
               f"{r['diff_pts_mean']:+6.2f}±{r['diff_pts_std']:.2f} {r['searched_ms']:6.4f}/{r['default_ms']:.4f} "
               f"{r['speedup_vs_teacher']:9.2f} {r['gap_to_teacher_pts']:5.2f}")
     return {"teacher_accuracy": teacher_acc, "teacher_int8_ms": timed["teacher"], "seeds": args.seeds,
-            "plan": planned, "rows": rows}
+            "plan": planned, "rows": rows, "machine": environment()}
 
 
 def main() -> None:

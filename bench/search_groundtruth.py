@@ -37,6 +37,7 @@ from scipy import stats
 
 from edgekd.data import load_dataset
 from edgekd.hw.fit import compile_onnx
+from edgekd.hw.environment import environment
 from edgekd.hw.features import arch_key
 from edgekd.hw.interleave import profile_many
 from edgekd.hw.model import latency_model
@@ -234,7 +235,7 @@ def main() -> None:
     latency = measure_latency(archs)
     result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "teacher_accuracy": teacher_acc, "rescore": rescore(args, archs, data, teacher, latency),
-              "latency": latency, "seconds": time.perf_counter() - started}
+              "latency": latency, "machine": environment(), "seconds": time.perf_counter() - started}
     (RESULTS / "search_groundtruth.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     summary = {k: v for k, v in result["rescore"].items() if k not in ("per_arch", "judged_on_draw_mean")}
     print(json.dumps(summary, indent=1, default=float))
