@@ -11,7 +11,7 @@ each other: on a shared, noisy machine that is the ceiling any predictor can rea
 Networks are spread over ``--shapes`` (network i gets shape i mod len(shapes)). Every figure is also
 given over the repeatable networks only (the two passes within ±5 %), with how many were left out.
 
-Writes bench/results/latency.json and bench/results/latency.png.
+Writes bench/results/latency.json and latency.png (``--out``: another file, e.g. one per machine).
 """
 
 from __future__ import annotations
@@ -202,12 +202,15 @@ def main() -> None:
                         help="only these; the other backends' results stay as they are in latency.json")
     parser.add_argument("--rescore", action="store_true",
                         help="score the current profiles on the stored measurements (after a refit); time nothing")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latency.json",
+                        help="results JSON (its plot beside it, .png); e.g. one per machine")
     args = parser.parse_args()
+    out = args.out
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
     if args.rescore:
-        results = rescore(json.loads((RESULTS / "latency.json").read_text()))
-        (RESULTS / "latency.json").write_text(json.dumps(results, indent=1) + "\n")
-        plot(results, RESULTS / "latency.png")
+        results = rescore(json.loads(out.read_text()))
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        plot(results, out.with_suffix(".png"))
         for name, r in results["backends"].items():
             if "vs_mean_of_passes" in r:
                 m, ro = r["vs_mean_of_passes"], r["repeatable_only"]
@@ -233,8 +236,8 @@ def main() -> None:
         results["backends"][name] = summarize(precision, jobs, times[name], model)
     results["backends"].update({name: {"skipped": why} for name, why in skipped.items()})
     results["load_average_end"] = list(os.getloadavg())
-    if args.backends and (RESULTS / "latency.json").exists():  # keep the backends not run now (own networks)
-        earlier = json.loads((RESULTS / "latency.json").read_text())
+    if args.backends and out.exists():  # keep the backends not run now (own networks)
+        earlier = json.loads(out.read_text())
         kept = {n: r for n, r in earlier["backends"].items() if n not in results["backends"]}
         results["backends"] = {**kept, **results["backends"]}
         results["profiles"] = {**{n: p for n, p in earlier.get("profiles", {}).items() if n in kept},
@@ -243,9 +246,9 @@ def main() -> None:
                                        "held_out_networks", "input_shapes") if k in earlier}
         results["earlier_runs"] = earlier.get("earlier_runs", []) + [{**run, "backends": sorted(kept)}]
     results["seconds"] = round(time.time() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(results, indent=1) + "\n")
-    plot(results, RESULTS / "latency.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    plot(results, out.with_suffix(".png"))
     for name, r in results["backends"].items():
         if "skipped" in r:
             print(f"{name:22s} skipped: {r['skipped']}")
@@ -260,7 +263,7 @@ def main() -> None:
         lo = r["vs_p10_mean_of_passes"]
         print(f"{'':22s} vs the p10 of the timings: RMSPE {lo['rmspe_pct']:.1f}%, ±10% {lo['within_10pct']:.0%}, "
               f"tau {lo['kendall_tau']:.3f}")
-    print(f"wrote {RESULTS / 'latency.json'} and latency.png in {results['seconds']} s")
+    print(f"wrote {out} and {out.with_suffix('.png').name} in {results['seconds']} s")
 
 
 if __name__ == "__main__":

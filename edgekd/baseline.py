@@ -20,6 +20,7 @@ from edgekd.capability import capability
 from edgekd.compile import compile as compile_model
 from edgekd.errors import ConfigError, DataError, MissingExtraError, NotRunHere
 from edgekd.schema.sections import TEACHER_RUN, Status, within_budget
+from edgekd.schema.student import arch_of
 from edgekd.validate import evaluate_gate, validate
 from edgekd.validate.speed import speed_gate
 
@@ -55,7 +56,7 @@ def compile_teacher(teacher: nn.Module, target, data, out_dir: Path, *, calib_si
         artifact = compile_model(copy.deepcopy(teacher).eval(), target, data.train, Path(out_dir) / TEACHER_FOLDER,
                                  spec=data.spec, calib_size=calib_size)
         if getattr(target.gate, "speed_gate", False) and cap.latency_here:  # the student's rule, applied alike
-            artifact = speed_gate(artifact, target)[0]
+            artifact = speed_gate(artifact, target, arch=arch_of(teacher), num_classes=data.num_classes)[0]
     except (ConfigError, DataError):
         raise  # bad input (e.g. too few calibration samples) fails the build, as it would for the student
     except (MissingExtraError, NotRunHere, ImportError) as exc:

@@ -72,7 +72,9 @@ class Gate(BaseModel):
     model_config = _STRICT
     max_accuracy_drop: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="points of top-1 below the teacher")
     min_agreement: float | None = Field(None, ge=0, le=1, description="top-1 agreement with the teacher")
-    speed_gate: bool = Field(False, description="ship fp32 if the int8 artifact is not faster, measured here")
+    speed_gate: bool | Literal["profile"] = Field(False, description="ship fp32 if the int8 artifact is not faster "
+                                                  "here: measured (true) or by this CPU's own latency profile "
+                                                  "('profile', timed where it has none)")
     keep_sensitive_float: bool = Field(True, description="on a missed gate, keep the most sensitive layers "
                                        "in float and rebuild (QDQ backends)")
 

@@ -17,3 +17,11 @@ class LatencyModel:
 
     def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
         raise NotImplementedError
+
+
+FP32_MARGIN = 0.05  # fp32 replaces the target's int8 only when clearly faster: near a tie, noise must not flip it
+
+
+def fp32_is_faster(int8_ms: float, fp32_ms: float) -> bool:
+    """The speed gate's rule: ship fp32 when it is at least :data:`FP32_MARGIN` faster than int8."""
+    return fp32_ms < int8_ms * (1 - FP32_MARGIN)

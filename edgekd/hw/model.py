@@ -8,8 +8,10 @@ never an invented millisecond figure.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import platform
 import warnings
 from pathlib import Path
 
@@ -18,9 +20,10 @@ import numpy as np
 from edgekd.backends.ethosu import EthosUBackend
 from edgekd.errors import ConfigError
 from edgekd.hw import trees
-from edgekd.hw.base import LatencyModel
+from edgekd.hw.base import LatencyModel, fp32_is_faster
 from edgekd.hw.environment import cpu_model
 from edgekd.hw.features import FEATURES, LINEAR_FEATURES, Block, blocks_of
+from edgekd.hw.host import host_profile_name, host_scaled
 from edgekd.hw.vela import VelaLatencyModel
 from edgekd.models import list_students
 from edgekd.schema.record import Report
@@ -32,6 +35,7 @@ __all__ = ["LatencyModel", "ProfileLatencyModel", "FlopsLatencyModel", "VelaLate
 log = logging.getLogger(__name__)
 
 PROFILE_SCHEMA = "edgekd.latency-profile/1"
+RESCALABLE = ("onnxruntime", "openvino")  # runtimes whose anchor networks edgekd.hw.host can compile and time
 
 
 class ProfileLatencyModel(LatencyModel):
@@ -130,6 +134,26 @@ class ProfileLatencyModel(LatencyModel):
         return min(pool, key=lambda f: (abs(np.log(f[1] * f[2] / (shape[1] * shape[2]))), abs(f[0] - shape[0])))
 
 
+class FasterOfLatencyModel(LatencyModel):
+    """A target's int8 profile, or its fp32 one where that is faster by the speed gate's rule
+    (:func:`edgekd.hw.base.fp32_is_faster`): what a speed-gated build ships."""
+
+    kind = "profile"
+
+    def __init__(self, models: list):
+        self.models = models
+        self.source = {**models[0].source, "faster_of": [m.precision for m in models]}
+
+    def predict_ms(self, arch: dict, input_shape, num_classes: int = 10) -> float:
+        int8, fp32 = (m.predict_ms(arch, input_shape, num_classes) for m in self.models)
+        return fp32 if fp32_is_faster(int8, fp32) else int8
+
+    def __getattr__(self, name):  # precision, table, covers ... of the target's own precision
+        if name == "models":
+            raise AttributeError(name)
+        return getattr(self.models[0], name)
+
+
 class FlopsLatencyModel(LatencyModel):
     """No latency model for this target: returns millions of multiply-accumulates, not milliseconds.
 
@@ -157,16 +181,20 @@ def _fmt(shapes) -> str:
     return ", ".join("×".join(str(d) for d in s) for s in shapes) or "no recorded shape"
 
 
-def profile_path(target_name: str, *, for_writing: bool = False) -> Path:
-    """``targets/profiles/<target>.json`` in the first targets folder that has it (or the repo's)."""
+def profile_path(target_name: str, *, for_writing: bool = False, cpu: str | None = None) -> Path:
+    """The profile a build on this CPU reads: ``targets/profiles/<target>@<cpu>.json`` (fitted on this CPU,
+    :mod:`edgekd.hw.host`) in the first targets folder that has one, else ``<target>.json`` (the shipped
+    default). ``for_writing``: where ``edgekd profile --fit`` writes, the repo's folder for this CPU."""
     folders = search_dirs("targets")
-    for folder in folders:
-        candidate = folder / "profiles" / f"{target_name}.json"
-        if candidate.exists() and not for_writing:
-            return candidate
+    host = host_profile_name(target_name, cpu or cpu_model())
+    if not for_writing:
+        for name in (host, f"{target_name}.json"):
+            for folder in folders:
+                if (folder / "profiles" / name).exists():
+                    return folder / "profiles" / name
     repo = Path(__file__).resolve().parents[2] / "targets"
     base = repo if repo.is_dir() else (folders[0] if folders else Path.cwd() / "targets")
-    return base / "profiles" / f"{target_name}.json"
+    return base / "profiles" / (host if for_writing else f"{target_name}.json")
 
 
 def read_profile(path: Path) -> dict:
@@ -184,28 +212,43 @@ def target_precision(target) -> str:
     return "int8" if fmt.is_quantized else fmt.weights
 
 
-def latency_model(target, precision: str | None = None) -> LatencyModel:
+def latency_model(target, precision: str | None = None, input_shape=None) -> LatencyModel:
     """The latency model of a target (name, TOML path or loaded Target).
 
     Args:
         target: e.g. ``"x86-cpu-onnxruntime"``.
         precision: ``"int8"`` or ``"fp32"``; default: the target's numeric format.
+        input_shape: (C, H, W) the predictions are for. Given, a profile fitted on another CPU of
+            this machine's instruction set, for a target whose device is this machine, is rescaled
+            by anchor networks timed here at that shape (:func:`edgekd.hw.host.host_scaled`).
 
     Returns:
         A :class:`LatencyModel` with ``.predict_ms(arch, input_shape)``, ``.kind`` and ``.source``.
         Targets whose ``[latency] model`` is ``profile`` or ``measured`` and that have a fitted
-        profile get it; all others get :class:`FlopsLatencyModel` with a warning.
+        profile get it; all others get :class:`FlopsLatencyModel` with a warning. Without a
+        ``precision``, a target with a speed gate (it ships int8 or fp32, whichever is faster)
+        gets the faster of its two models (:class:`FasterOfLatencyModel`).
     """
     target = load_target(target)
-    precision = precision or target_precision(target)
+    precision_given, precision = precision, precision or target_precision(target)
     wanted = target.latency.model
     if wanted in ("profile", "measured"):
         path = profile_path(target.name)
         if path.exists():
             data = read_profile(path)
+            if precision_given is None and target.gate.speed_gate and precision != "fp32" \
+                    and {precision, "fp32"} <= set(data["precisions"]):  # it ships the faster: price that one
+                return FasterOfLatencyModel([latency_model(target, p, input_shape) for p in (precision, "fp32")])
             if precision in data["precisions"]:
                 model = ProfileLatencyModel.load(path, precision)
                 _check_threads(target, model)
+                if _from_another_cpu(target, model) and input_shape is not None and _rescalable_here(target):
+                    scaled = host_scaled(model, target, input_shape)
+                    _warn(f"{target.name}: latency profile fitted on {model.source['machine']['cpu']!r}, this "
+                          f"machine is {cpu_model()!r}; rescaled ×{scaled.host_scale['factor']:.2f} by "
+                          f"{scaled.host_scale['anchors']} anchor networks timed here (for per-kernel accuracy "
+                          f"refit here: `edgekd profile --target {target.name} --fit`)")
+                    return scaled
                 _check_machine(target, model)
                 return model
             reason = f"{path.name} has no {precision} model"
@@ -219,6 +262,26 @@ def latency_model(target, precision: str | None = None) -> LatencyModel:
     else:
         reason = "the target asks for the FLOPs proxy"
     return FlopsLatencyModel(target.name, reason)
+
+
+def _from_another_cpu(target, model: ProfileLatencyModel) -> bool:
+    """Fitted on another CPU of this machine's instruction set (a device of another ISA is ranked, not timed)."""
+    machine = model.source.get("machine") or {}
+    fitted, here = machine.get("cpu"), cpu_model()
+    same_isa = not (target.arch and machine.get("machine") and _isa(target.arch) != _isa(machine["machine"]))
+    return bool(fitted and here and fitted != here and same_isa)
+
+
+def _rescalable_here(target) -> bool:
+    """The target's device is this machine's CPU, running a runtime whose anchors can be timed here."""
+    return (target.device == "cpu" and target.latency.model == "measured" and target.backend in RESCALABLE
+            and importlib.util.find_spec(target.backend) is not None
+            and (not target.arch or _isa(target.arch) == _isa(platform.machine())))
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=4)
+    log.warning(message)
 
 
 def _check_threads(target, model: ProfileLatencyModel) -> None:
@@ -257,7 +320,7 @@ def predict_for_report(target, arch: dict, input_shape, num_classes: int, measur
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = latency_model(target)
+            model = latency_model(target, input_shape=input_shape)
             value = model.predict_ms(arch, input_shape, num_classes)
     except Exception as exc:  # noqa: BLE001 - the report records why, the build goes on
         return {"latency_predicted_ms": None, "latency_model": {"kind": None, "reason": f"{type(exc).__name__}: {exc}"}}

@@ -67,7 +67,7 @@ class LatencyPredictor:
         self.threads = target.latency.threads if target is not None else 1
         self.runs = runs
         self.budget_ms = budget_ms
-        self.model = _hw_model(target)
+        self.model = _hw_model(target, self.input_shape)
         self.timed_here = self.model is None and _device_is_here(target)
         if self.model is not None:
             self.kind = getattr(self.model, "kind", "model")
@@ -100,14 +100,15 @@ def _device_is_here(target) -> bool:
     return capability(target).latency_here
 
 
-def _hw_model(target):
-    """The target's latency model from ``edgekd.hw``, or None when it has no usable one."""
+def _hw_model(target, input_shape):
+    """The target's latency model from ``edgekd.hw`` (rescaled to this CPU at ``input_shape`` where it was
+    fitted on another), or None when it has no usable one."""
     if target is None:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its "falling back to FLOPs" warning: we measure instead
-            model = latency_model(target)
+            model = latency_model(target, input_shape=input_shape)
     except Exception as exc:  # noqa: BLE001 - a target without a fitted model falls back to measuring
         log.info("no latency model for %s (%s); measuring candidates in ONNX Runtime", target.name, exc)
         return None

@@ -19,7 +19,9 @@ import torch
 
 from edgekd.backends.base import get_backend
 from edgekd.compile import compile as compile_model
+from edgekd.schema.student import arch_of
 from edgekd.validate.latency import runner_latency
+from edgekd.validate.speed import speed_gate
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,11 @@ VERIFY_RUNS = 100
 
 
 def measure_artifact_ms(model, target, train, folder: Path, runs: int = VERIFY_RUNS) -> float:
-    """p50 milliseconds of ``model`` compiled for ``target`` and run at batch 1 in its runtime."""
+    """p50 milliseconds of ``model`` compiled for ``target`` as a build ships it (after the target's speed
+    gate: int8, or fp32 where clearly faster) and run at batch 1 in its runtime."""
     artifact = compile_model(model, target, train, folder)
+    if target.gate.speed_gate:  # the teacher it is held against went through the same gate
+        artifact = speed_gate(artifact, target, arch=arch_of(model))[0]
     runner = get_backend(artifact.backend).load(artifact, threads=target.latency.threads)
     x = train.x[:1].numpy()
     return float(runner_latency(runner, x, target.latency.threads, runs)["p50"])

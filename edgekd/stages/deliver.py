@@ -58,7 +58,8 @@ def deliver_target(target: Target, trained, config, ctx: BuildContext, label: st
         return _error(target, "compile", exc, ctx)
     if target.gate.speed_gate and cap.latency_here:  # ship fp32 when int8 is not faster on this device
         try:
-            artifact = speed_gate(artifact, target)[0]
+            artifact = speed_gate(artifact, target, arch=card_of(trained.model).arch,
+                                  num_classes=ctx.data.num_classes)[0]
         except Exception as exc:  # noqa: BLE001
             return _error(target, "speed gate", exc, ctx, artifact)
     try:

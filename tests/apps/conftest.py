@@ -20,7 +20,8 @@ for app in ("edge-server", "edge-classify"):
 
 @pytest.fixture(scope="session")
 def digits_artifact(digits, digits_teacher, tmp_path_factory):
-    """An int8 ONNX Runtime artifact from ``edgekd.build``, with report.json (small ResNet, 3 epochs, ~95%)."""
+    """An ONNX Runtime artifact from ``edgekd.build``, with report.json (small ResNet, 3 epochs, ~95%): int8, or
+    fp32 where the target's speed gate finds it clearly faster on this CPU."""
     import edgekd
 
     train, val, spec = digits
