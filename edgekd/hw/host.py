@@ -5,9 +5,9 @@ Profiles are per machine. ``targets/profiles/<target>@<cpu>.json`` was fitted on
 runs the build; ``<target>.json`` is the shipped default. A default fitted on another CPU of the
 same instruction set, used where the target's device is this machine, is rescaled by timing a
 few anchor networks here (:func:`host_scaled`): one factor, the geometric mean of measured over
-predicted. Machines differ mostly by clock and vector width, which scale every kernel alike;
-what a factor cannot fix (a kernel that is relatively slower here) stays, so a fit here is
-still better — the report says which was used.
+predicted. It corrects the overall speed, not kernels that are relatively slower here (int8 dense
+convolutions lost 9-11x from a Xeon with VNNI to an AMD EPYC without, depthwise ones 4x), nor the
+ranking: a fit here is far better (bench/latency_host.py). The report's latency source says which was used.
 """
 
 from __future__ import annotations
