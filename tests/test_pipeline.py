@@ -152,7 +152,7 @@ def test_build_compiles_and_validates_the_teacher_for_the_same_runtime(built, us
     rep = result.report
     t = rep["teacher_artifact"]
     assert t["status"] == "run here" and t["backend"] == "onnxruntime" and t["precision"] in ("int8", "fp32")
-    assert t["precision"] == Artifact.read(out / t["path"]).details["speed_gate"]["shipped"]  # the student's rule
+    assert t["precision"] == Artifact.read(out / t["path"]).details["speed_gate"]["shipped"]  # the gate's record
     assert t["latency_kind"] == "measured" and t["latency_p50_ms"] > 0
     assert t["calibration"]["recipe"] == result.artifact.details["calibration"]["recipe"]  # same calibration
     path = out / t["path"]

@@ -2,8 +2,9 @@
 
 ``speed_gate = true`` times both here. ``"profile"`` asks this CPU's own latency profile
 (``targets/profiles/<target>@<cpu>.json``) instead, so that a rebuild makes the same choice; it
-times them like ``true`` where this CPU has no profile of its own or the model is not a registry
-architecture (a teacher). On x86 CPUs without VNNI, ONNX Runtime's int8 kernels are slower than its
+times them like ``true`` where this CPU has no profile of its own, and keeps int8 for a model
+that is not a registry architecture (a teacher), which no profile predicts and whose timing
+could flip a near tie between rebuilds. On x86 CPUs without VNNI, ONNX Runtime's int8 kernels are slower than its
 fp32 ones for nearly every small network (README, "int8 on x86 without VNNI").
 """
 
@@ -18,6 +19,7 @@ from edgekd.hw.base import FP32_MARGIN, fp32_is_faster
 from edgekd.validate.latency import time_calls
 
 log = logging.getLogger(__name__)
+NOT_REGISTRY = "not a registry architecture"
 
 
 def fp32_variant(artifact: Artifact) -> Artifact | None:
@@ -52,7 +54,7 @@ def predicted_pair(target, arch, input_shape, num_classes: int = 10) -> tuple[di
     from edgekd.models import list_students
 
     if not isinstance(arch, dict) or arch.get("name") not in list_students():
-        return None, "not a registry architecture"
+        return None, NOT_REGISTRY
     arch = {k: v for k, v in arch.items() if not k.startswith("qat")}  # a QAT student: the same network
     path = profile_path(target.name)
     if not path.exists():
@@ -81,6 +83,11 @@ def speed_gate(artifact: Artifact, target, arch=None, num_classes: int = 10) -> 
     ms, how = None, "measured here, interleaved"
     if target.gate.speed_gate == "profile":
         ms, why = predicted_pair(target, arch, artifact.input_shape, num_classes)
+        if ms is None and why == NOT_REGISTRY:  # a teacher: timing could flip a near tie between rebuilds
+            record = {"applied": False, "shipped": "int8", "reason": f"{why}: the target's int8 is kept, untimed"}
+            artifact.details["speed_gate"] = record
+            artifact.save()
+            return artifact, record
         how = why if ms is not None else f"measured here, interleaved ({why})"
     measured = ms is None
     if measured:

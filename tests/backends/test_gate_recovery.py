@@ -52,7 +52,9 @@ def test_speed_gate_ships_the_faster_and_says_so(students, digits, tmp_path):
     train, _, _ = digits
     artifact = edgekd.compile(students["residual"], "x86-cpu-onnxruntime", (train.x.numpy(), train.y.numpy()),
                               tmp_path)
-    shipped, record = speed_gate(artifact, load_target("x86-cpu-onnxruntime"))
+    target = load_target("x86-cpu-onnxruntime")
+    timed = target.model_copy(update={"gate": target.gate.model_copy(update={"speed_gate": True})})  # as OpenVINO's
+    shipped, record = speed_gate(artifact, timed)
     faster = "fp32" if fp32_is_faster(record["p50_ms"]["int8"], record["p50_ms"]["fp32"]) else "int8"
     assert record["shipped"] == faster == shipped.precision and record["reason"].startswith(faster)
     kept = edgekd.backends.base.Artifact.read(shipped.folder).details["speed_gate"]
@@ -78,7 +80,7 @@ def _own_profile(tmp_path, monkeypatch, slower: str):
     monkeypatch.setenv("EDGEKD_TARGETS_DIR", str(tmp_path))
 
 
-def test_a_profile_speed_gate_follows_this_cpus_profile_and_times_what_it_cannot_predict(
+def test_a_profile_speed_gate_follows_this_cpus_profile_and_times_where_it_has_none(
         students, digits, tmp_path, monkeypatch):
     import warnings
 
@@ -100,5 +102,10 @@ def test_a_profile_speed_gate_follows_this_cpus_profile_and_times_what_it_cannot
         assert record["decided_by"].startswith("predicted by")
         assert record["p50_ms"][slower] > 5 * record["p50_ms"][shipped_precision]  # the made-up 100 ms shows
     artifact = edgekd.compile(model, target, (train.x.numpy(), train.y.numpy()), tmp_path / "c")
-    _, record = speed_gate(artifact, target, arch=None)  # a teacher's own module: no profile predicts it
+    shipped, record = speed_gate(artifact, target, arch=None)  # a teacher's own module: no profile predicts it
+    assert shipped.precision == "int8" and record["applied"] is False  # kept as compiled, untimed
+    monkeypatch.delenv("EDGEKD_TARGETS_DIR")
+    monkeypatch.setattr("edgekd.hw.model.cpu_model", lambda: "A CPU without a profile of its own")
+    artifact = edgekd.compile(model, target, (train.x.numpy(), train.y.numpy()), tmp_path / "d")
+    _, record = speed_gate(artifact, target, arch=arch)
     assert record["decided_by"].startswith("measured here") and record["p50_ms"]["int8"] < 5
