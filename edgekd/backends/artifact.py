@@ -144,4 +144,7 @@ class Artifact:
         if (path.is_file() or meta.parent != path) and path.name != ARTIFACT_FILENAME \
                 and path.resolve() != Path(artifact.path).resolve():
             artifact.path = path  # the user named another model file of the same folder (e.g. the fp32 one)
+            role = next((r for r, rel in artifact.files.items() if (meta.parent / rel).resolve() == path.resolve()
+                         and r in ("int8", "fp32")), None)
+            artifact.precision = role or artifact.precision
         return artifact

@@ -140,7 +140,10 @@ def _teacher_artifact_row(t: TeacherArtifactSection | None) -> list[str]:
         lat = explain.ms(t.latency_p50_ms) + (f" ({t.latency_kind})" if t.latency_p50_ms else "")
         return [f"| teacher artifact {t.precision or ''} | {t.backend} | {t.status}: "
                 f"{t.reason or ''} | — | {lat} |"]
-    return [f"| **teacher artifact {t.precision}** (row to beat) | {t.backend} | {_pct(t.accuracy)} | "
+    timed = (t.speed_gate or {}).get("p50_ms") or {}
+    faster = (f" (the faster of its builds here: int8 {explain.ms(timed['int8'])}, fp32 {explain.ms(timed['fp32'])})"
+              if {"int8", "fp32"} <= set(timed) else "")
+    return [f"| **teacher artifact {t.precision}** (row to beat{faster}) | {t.backend} | {_pct(t.accuracy)} | "
             f"{_pct(t.agreement_teacher)} | {_ms(t.latency_ms) if t.latency_ms else explain.ms(t.latency_p50_ms)} |"]
 
 

@@ -55,7 +55,7 @@ class TeacherArtifactSection(Section):
 
     OPTIONAL = frozenset({"target", "backend", "params", "latency_budget_ms", "path", "precision", "size_bytes",
                           "calibration", "accuracy", "agreement_teacher", "passes_accuracy_gate", "within_budget",
-                          "latency_ms", "latency_p50_ms", "latency_kind", "latency_how", "reason"})
+                          "latency_ms", "latency_p50_ms", "latency_kind", "latency_how", "reason", "speed_gate"})
     target: str | None = None
     backend: str | None = None
     params: int | None = None
@@ -74,6 +74,7 @@ class TeacherArtifactSection(Section):
     latency_p50_ms: float | None = None
     latency_kind: str | None = None
     latency_how: str | None = None
+    speed_gate: dict | None = None  # int8 and fp32 both timed: the row is the faster (the student's rule)
     extra: dict = _extra()
     given: tuple = _given()
 

@@ -32,7 +32,7 @@ def measure_artifact_ms(model, target, train, folder: Path, runs: int = VERIFY_R
     """p50 milliseconds of ``model`` compiled for ``target`` as a build ships it (after the target's speed
     gate: int8, or fp32 where clearly faster) and run at batch 1 in its runtime."""
     artifact = compile_model(model, target, train, folder)
-    if target.gate.speed_gate:  # the teacher it is held against went through the same gate
+    if target.gate.speed_gate:  # as the build ships it (the teacher row is the faster of its two builds)
         artifact = speed_gate(artifact, target, arch=arch_of(model))[0]
     runner = get_backend(artifact.backend).load(artifact, threads=target.latency.threads)
     x = train.x[:1].numpy()

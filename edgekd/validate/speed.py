@@ -3,9 +3,10 @@
 ``speed_gate = true`` times both here. ``"profile"`` asks this CPU's own latency profile
 (``targets/profiles/<target>@<cpu>.json``) instead, so that a rebuild makes the same choice; it
 times them like ``true`` where this CPU has no profile of its own, and keeps int8 for a model
-that is not a registry architecture (a teacher), which no profile predicts and whose timing
-could flip a near tie between rebuilds. On x86 CPUs without VNNI, ONNX Runtime's int8 kernels are slower than its
-fp32 ones for nearly every small network (README, "int8 on x86 without VNNI").
+that is not a registry architecture, which no profile predicts and whose timing could flip a near
+tie between rebuilds. The compiled teacher (the row to beat) is not gated this way: its folder keeps
+int8 and :func:`faster_precision` times both for the row. On x86 CPUs without VNNI, ONNX Runtime's
+int8 kernels are slower than its fp32 ones for nearly every small network (README, "int8 on x86 without VNNI").
 """
 
 from __future__ import annotations
@@ -92,12 +93,8 @@ def speed_gate(artifact: Artifact, target, arch=None, num_classes: int = 10) -> 
     measured = ms is None
     if measured:
         ms = measure_pair(artifact, fp32, target.latency.batch, target.latency.threads)
-    shipped = "fp32" if fp32_is_faster(ms["int8"], ms["fp32"]) else "int8"
-    record = {"applied": True, "batch": target.latency.batch, "threads": target.latency.threads,
-              "shipped": shipped, "decided_by": how, "rule": f"fp32 when at least {FP32_MARGIN:.0%} faster than int8",
-              "p50_ms": ms, "int8_speedup": ms["fp32"] / ms["int8"],
-              "reason": f"{shipped} ships: int8 {ms['int8']:.3f} ms, fp32 {ms['fp32']:.3f} ms "
-                        f"({'measured here' if measured else 'predicted'})"}
+    record = _decision(ms, target, how, measured)
+    shipped = record["shipped"]
     log.info("%s speed gate: %s", target.name, record["reason"])
     kept = {k: v for k, v in record.items() if not (measured and k in ("p50_ms", "int8_speedup", "reason"))}
     if shipped == "int8":
@@ -108,3 +105,25 @@ def speed_gate(artifact: Artifact, target, arch=None, num_classes: int = 10) -> 
     fp32.files = {**artifact.files, "model": artifact.files["fp32"], "int8": artifact.files["model"]}  # kept, hashed
     fp32.save()
     return fp32, record
+
+
+def faster_precision(artifact: Artifact, target) -> tuple[Artifact, dict]:
+    """The faster of ``artifact`` (int8) and the fp32 build beside it, both timed here, interleaved, under
+    the speed gate's rule; nothing is written (the compiled teacher's folder keeps int8, so a rebuild
+    writes the same files whichever wins a near tie). Returns the faster and the decision's record."""
+    fp32 = fp32_variant(artifact)
+    if fp32 is None:
+        return artifact, {"applied": False, "reason": "no fp32 build beside the artifact"}
+    ms = measure_pair(artifact, fp32, target.latency.batch, target.latency.threads)
+    record = _decision(ms, target, "measured here, interleaved", True)
+    log.info("%s teacher artifact: %s", target.name, record["reason"])
+    return (fp32 if record["shipped"] == "fp32" else artifact), record
+
+
+def _decision(ms: dict, target, how: str, measured: bool) -> dict:
+    shipped = "fp32" if fp32_is_faster(ms["int8"], ms["fp32"]) else "int8"
+    return {"applied": True, "batch": target.latency.batch, "threads": target.latency.threads,
+            "shipped": shipped, "decided_by": how, "rule": f"fp32 when at least {FP32_MARGIN:.0%} faster than int8",
+            "p50_ms": ms, "int8_speedup": ms["fp32"] / ms["int8"],
+            "reason": f"{shipped} ships: int8 {ms['int8']:.3f} ms, fp32 {ms['fp32']:.3f} ms "
+                      f"({'measured here' if measured else 'predicted'})"}

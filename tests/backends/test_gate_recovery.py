@@ -10,7 +10,7 @@ from edgekd.quant.qdq import qdq_summary
 from edgekd.targets import load_target
 from edgekd.validate import evaluate_gate
 from edgekd.validate.sensitivity import can_recover, layer_sensitivity, recover_accuracy
-from edgekd.validate.speed import speed_gate
+from edgekd.validate.speed import faster_precision, speed_gate
 
 
 def _strict(target: str):
@@ -61,6 +61,21 @@ def test_speed_gate_ships_the_faster_and_says_so(students, digits, tmp_path):
     assert kept["shipped"] == faster and "p50_ms" not in kept  # timings differ run to run: not in artifact.json
     assert edgekd.backends.base.Artifact.read(shipped.folder).precision == faster
     assert onnx.load(str(shipped.path))
+
+
+def test_the_teacher_row_is_the_faster_build_and_its_folder_keeps_int8(students, digits, tmp_path):
+    train, _, _ = digits
+    artifact = edgekd.compile(students["residual"], "x86-cpu-onnxruntime", (train.x.numpy(), train.y.numpy()),
+                              tmp_path)
+    written = (artifact.folder / "artifact.json").read_bytes()
+    row, record = faster_precision(artifact, load_target("x86-cpu-onnxruntime"))
+    faster = "fp32" if fp32_is_faster(record["p50_ms"]["int8"], record["p50_ms"]["fp32"]) else "int8"
+    assert record["shipped"] == faster == row.precision
+    assert row.path == artifact.folder / artifact.files["model" if faster == "int8" else "fp32"]
+    assert (artifact.folder / "artifact.json").read_bytes() == written  # a near tie cannot change a rebuild's files
+    reread = edgekd.backends.base.Artifact.read(row.path)  # the row's model file read back: its own precision
+    assert reread.precision == faster
+    assert edgekd.load(row.path)(train.x.numpy()[:2]).shape == (2, 10)  # hashed: loads verified
 
 
 def _own_profile(tmp_path, monkeypatch, slower: str):
