@@ -141,7 +141,7 @@ def _teacher_artifact_row(t: TeacherArtifactSection | None) -> list[str]:
         return [f"| teacher artifact {t.precision or ''} | {t.backend} | {t.status}: "
                 f"{t.reason or ''} | — | {lat} |"]
     timed = (t.speed_gate or {}).get("p50_ms") or {}
-    faster = (f" (the faster of its builds here: int8 {explain.ms(timed['int8'])}, fp32 {explain.ms(timed['fp32'])})"
+    faster = (f"; the faster of its builds here: int8 {explain.ms(timed['int8'])}, fp32 {explain.ms(timed['fp32'])}"
               if {"int8", "fp32"} <= set(timed) else "")
     return [f"| **teacher artifact {t.precision}** (row to beat{faster}) | {t.backend} | {_pct(t.accuracy)} | "
             f"{_pct(t.agreement_teacher)} | {_ms(t.latency_ms) if t.latency_ms else explain.ms(t.latency_p50_ms)} |"]

@@ -116,7 +116,8 @@ def faster_precision(artifact: Artifact, target) -> tuple[Artifact, dict]:
         return artifact, {"applied": False, "reason": "no fp32 build beside the artifact"}
     ms = measure_pair(artifact, fp32, target.latency.batch, target.latency.threads)
     record = _decision(ms, target, "measured here, interleaved", True)
-    log.info("%s teacher artifact: %s", target.name, record["reason"])
+    record["reason"] = record["reason"].replace(" ships:", " is the faster:", 1)
+    log.info("%s compiled teacher: %s", target.name, record["reason"])
     return (fp32 if record["shipped"] == "fp32" else artifact), record
 
 
