@@ -77,7 +77,7 @@ def run_build(teacher, data_args: dict, targets, out_dir: Path, options: BuildOp
     check_qat_teacher(options.qat_teacher, options.loss)
     chosen = resolve_targets(targets)
     with deterministic(options.seed):
-        data = label_with_teacher(prepare_data(**data_args), teacher, out_dir / "cache")
+        data = label_with_teacher(prepare_data(**data_args, cache_dir=out_dir / "cache"), teacher, out_dir / "cache")
         teacher, teacher_info = prepare_teacher(teacher, data, options.seed, options.progress)
         prepare_student(options.student, data)  # a bad student is bad input for every target
         check_ship(options.ship)

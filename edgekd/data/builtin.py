@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -9,7 +10,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from edgekd.data.formats import is_unlabeled_folder, load_idx_dataset, load_image_folder, load_unlabeled_folder
+from edgekd.data.disk import decode_images
+from edgekd.data.formats import image_folder_files, is_unlabeled_folder, load_idx_dataset, unlabeled_files
 from edgekd.data.sources import ArrayData
 from edgekd.data.spec import PreprocessSpec
 from edgekd.data.splits import split
@@ -98,38 +100,46 @@ def fashion_mnist(root: str | Path = FASHION_MNIST_DIR) -> DatasetBundle:
 
 @register_dataset("folder")
 def image_folder(root: str | Path, size: tuple[int, int] = (32, 32), color: str = "rgb",
-                 val_root: str | Path | None = None, spec: PreprocessSpec | None = None) -> DatasetBundle:
+                 val_root: str | Path | None = None, spec: PreprocessSpec | None = None,
+                 cache_dir: str | Path | None = None) -> DatasetBundle:
     """An image folder ``root/<class>/<image>``, normalized to [-1, 1] per channel (or as ``spec`` says:
     a user's teacher expects its own normalization and input size).
 
     A folder of images without class sub-folders is unlabeled: its labels are placeholders (-1) until
     the build's teacher labels it (``labels_from="teacher"``). ``val_root``: validation images, in the
     same class sub-folders or unlabeled; without it the caller holds out a split of ``root``.
+    ``cache_dir``: where images too many for memory are decoded to and read from (:mod:`edgekd.data.disk`).
     """
     if spec is not None:
         size, color = tuple(spec.input_shape[1:]), spec.color
     unlabeled = is_unlabeled_folder(root)
     if unlabeled:
-        pixels, classes = load_unlabeled_folder(root, size, color), []
-        labels = np.full(len(pixels), UNLABELED, np.int64)
+        files, classes = unlabeled_files(root), []
+        labels = np.full(len(files), UNLABELED, np.int64)
     else:
-        pixels, labels, classes = load_image_folder(root, size, color)
+        files, labels, classes = image_folder_files(root)
         if len(classes) < 2:
             raise DataError(f"{root}: one class folder ({classes[0]}); a classifier needs at least two")
-    channels = pixels.shape[1]
+    channels = 1 if color == "gray" else 3
     base = spec or PreprocessSpec(input_shape=(channels, *size), color=color, mean=(0.5,) * channels,
                                   std=(0.5,) * channels, labels=())
     spec = base.model_copy(update={"labels": tuple(classes)})
-    test = None
+    val_files = val_labels = None
     if val_root is not None and is_unlabeled_folder(val_root):
-        val_pixels = load_unlabeled_folder(val_root, size, color)
-        test = _to_data(val_pixels, np.full(len(val_pixels), UNLABELED, np.int64), spec)
+        val_files = unlabeled_files(val_root)
+        val_labels = np.full(len(val_files), UNLABELED, np.int64)
     elif val_root is not None:  # labelled: with an unlabeled train folder, its sorted folder order is the class order
-        val_pixels, val_labels, val_classes = load_image_folder(val_root, size, color, classes or None)
+        val_files, val_labels, val_classes = image_folder_files(val_root, classes or None)
         spec = spec.model_copy(update={"labels": tuple(val_classes)})
-        test = _to_data(val_pixels, val_labels, spec)
-    return DatasetBundle(f"folder:{Path(root).name}", _to_data(pixels, labels, spec), test, spec,
+    decode = functools.partial(_decoded, size=tuple(size), color=color, spec=spec, cache_dir=cache_dir)
+    test = decode(val_files, val_labels) if val_files is not None else None
+    return DatasetBundle(f"folder:{Path(root).name}", decode(files, labels), test, spec,
                          "teacher" if unlabeled else "labels")
+
+
+def _decoded(files, labels, *, size, color, spec, cache_dir) -> ArrayData:
+    x, disk = decode_images(files, size, color, spec, Path(cache_dir) if cache_dir is not None else None)
+    return ArrayData(x, torch.from_numpy(labels.astype(np.int64)), disk)
 
 
 def data_request(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None) -> tuple[str, dict]:
@@ -197,11 +207,12 @@ def _image_size(value, name: str) -> tuple[int, int]:
 
 
 def load_train_val(dataset=None, data_dir=None, val_dir=None, image_size=None, channels=None, *,
-                   val_fraction: float = 0.2, seed: int = 0,
-                   spec: PreprocessSpec | None = None) -> tuple[DatasetBundle, ArrayData, ArrayData]:
+                   val_fraction: float = 0.2, seed: int = 0, spec: PreprocessSpec | None = None,
+                   cache_dir: str | Path | None = None) -> tuple[DatasetBundle, ArrayData, ArrayData]:
     """A built-in dataset or image folder as ``(bundle, train, val)``: its own test split where it has
     one (or ``val_dir``), else a stratified ``val_fraction`` held out of train with ``seed``.
-    ``spec``: an image folder's size and normalization (a built-in dataset has its own)."""
+    ``spec``: an image folder's size and normalization (a built-in dataset has its own). ``cache_dir``:
+    where an image folder too big for memory is decoded to and read from (splits included)."""
     name, kwargs = data_request(dataset, data_dir, val_dir, image_size, channels)
     if spec is not None:
         if name != "folder":
@@ -210,6 +221,8 @@ def load_train_val(dataset=None, data_dir=None, val_dir=None, image_size=None, c
         if image_size is not None or channels is not None:
             raise DataError("spec: it sets the input size and channels; drop image_size/channels")
         kwargs["spec"] = spec
+    if name == "folder" and cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
     bundle = load_dataset(name, **kwargs)
     if bundle.test is not None:
         return bundle, bundle.train, bundle.test

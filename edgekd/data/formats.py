@@ -60,8 +60,8 @@ def load_idx_dataset(root: str | Path, split: str = "train") -> tuple[np.ndarray
     return images[:, None].astype(np.uint8), labels.astype(np.int64)
 
 
-def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb", classes=None):
-    """``root/<class>/<image>`` → uint8 (N, C, H, W), labels, class names (sorted).
+def image_folder_files(root: str | Path, classes=None) -> tuple[list[Path], np.ndarray, list[str]]:
+    """``root/<class>/<image>`` → image files, their labels, class names (sorted).
 
     ``classes``: the label order of another folder (a validation folder takes its train folder's);
     a sub-folder not among them is an error, a class without a sub-folder simply has no images.
@@ -78,16 +78,23 @@ def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb
             raise DataError(f"{root}: class folder(s) {', '.join(unknown)} not among the training classes "
                             f"({', '.join(classes)})")
     classes = list(classes) if classes is not None else found
-    images, labels = [], []
+    files, labels = [], []
     for index, name in enumerate(classes):
         if not (root / name).is_dir():
             continue
-        files = _image_files(root / name)
-        images += [_read_image(file, size, color) for file in files]
-        labels += [index] * len(files)
-    if not images:
+        found_files = _image_files(root / name)
+        files += found_files
+        labels += [index] * len(found_files)
+    if not files:
         raise DataError(f"{root}: no images with suffixes {sorted(IMAGE_SUFFIXES)}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+    return files, np.asarray(labels, dtype=np.int64), classes
+
+
+def load_image_folder(root: str | Path, size: tuple[int, int], color: str = "rgb", classes=None):
+    """``root/<class>/<image>`` → uint8 (N, C, H, W), labels, class names (sorted); ``classes`` as in
+    :func:`image_folder_files`."""
+    files, labels, classes = image_folder_files(root, classes)
+    return np.stack([read_image(file, size, color) for file in files]), labels, classes
 
 
 def is_unlabeled_folder(root: str | Path) -> bool:
@@ -96,20 +103,26 @@ def is_unlabeled_folder(root: str | Path) -> bool:
     return root.is_dir() and not any(p.is_dir() for p in root.iterdir()) and bool(_image_files(root))
 
 
-def load_unlabeled_folder(root: str | Path, size: tuple[int, int], color: str = "rgb") -> np.ndarray:
-    """``root/<image>`` (no class sub-folders) → uint8 (N, C, H, W), in file-name order."""
+def unlabeled_files(root: str | Path) -> list[Path]:
+    """``root/<image>`` (no class sub-folders) in file-name order."""
     root = Path(root)
     files = _image_files(root)
     if not files:
         raise DataError(f"{root}: no images with suffixes {sorted(IMAGE_SUFFIXES)}")
-    return np.stack([_read_image(file, size, color) for file in files])
+    return files
+
+
+def load_unlabeled_folder(root: str | Path, size: tuple[int, int], color: str = "rgb") -> np.ndarray:
+    """``root/<image>`` (no class sub-folders) → uint8 (N, C, H, W), in file-name order."""
+    return np.stack([read_image(file, size, color) for file in unlabeled_files(root)])
 
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_image(file: Path, size: tuple[int, int], color: str) -> np.ndarray:
+def read_image(file: Path, size: tuple[int, int], color: str) -> np.ndarray:
+    """One image file → uint8 (C, H, W), converted and resized with Pillow."""
     # heavy optional package: imported on first use
     from PIL import Image, UnidentifiedImageError
 

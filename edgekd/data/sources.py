@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from edgekd.data.disk import write_rows
 from edgekd.errors import DataError, EdgeKDError
 
 
 @dataclass(frozen=True)
 class ArrayData:
-    """Inputs ``x`` (N, C, H, W) float32 and integer labels ``y`` (N,), held in memory."""
+    """Inputs ``x`` (N, C, H, W) float32 and integer labels ``y`` (N,).
+
+    ``disk``: the ``.npy`` file ``x`` is mapped from (an image folder too big for memory,
+    :mod:`edgekd.data.disk`); None when ``x`` is held in memory.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    disk: Path | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, index) -> "ArrayData":
+        """The samples ``index``; a mapped dataset's subset gets its own mapped file (no copy in memory)."""
+        if self.disk is not None:
+            index = np.asarray(index, dtype=np.int64)
+            x, path = write_rows(self.x, index, self.disk)
+            return ArrayData(x, self.y[torch.from_numpy(index)], path)
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return ArrayData(self.x[index], self.y[index])
+
+    def with_labels(self, y: torch.Tensor) -> "ArrayData":
+        """The same inputs (mapped ones stay mapped) with other labels."""
+        return ArrayData(self.x, y, self.disk)
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x.numpy(), self.y.numpy()
@@ -35,6 +51,14 @@ class ArrayData:
     @property
     def num_classes(self) -> int:
         return int(self.y.max().item()) + 1 if len(self.y) else 0
+
+
+def update_sha256(h, x: torch.Tensor, rows: int = 256) -> None:
+    """Feed ``x``'s bytes to ``h`` a few rows at a time: the digest of the whole, without a second copy of
+    a dataset mapped from disk."""
+    arr = x.numpy()
+    for i in range(0, len(arr), rows):
+        h.update(np.ascontiguousarray(arr[i : i + rows]).tobytes())
 
 
 def as_array_data(data, name: str = "data") -> ArrayData:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd._io import write_json, write_text
+from edgekd.data.sources import update_sha256
 from edgekd.distill.trainer import predict
 from edgekd.hw.environment import environment, versions
 from edgekd.report.builder import assemble, prediction_section, with_prediction
@@ -50,7 +51,8 @@ def state_sha256(model) -> str:
 
 
 def data_sha256(data) -> str:
-    h = hashlib.sha256(np.ascontiguousarray(data.x.numpy()).tobytes())
+    h = hashlib.sha256()
+    update_sha256(h, data.x)
     h.update(np.ascontiguousarray(data.y.numpy()).tobytes())
     return h.hexdigest()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from edgekd.data.builtin import load_train_val
-from edgekd.data.sources import ArrayData, as_array_data
+from edgekd.data.sources import ArrayData, as_array_data, update_sha256
 from edgekd.data.spec import identity_spec
 from edgekd.data.splits import split
 from edgekd.errors import DataError
@@ -13,13 +13,15 @@ from edgekd.stages.context import Data
 
 
 def prepare_data(train=None, val=None, dataset=None, spec=None, val_fraction: float = 0.2, seed: int = 0, *,
-                 data_dir=None, val_dir=None, image_size=None, channels=None) -> Data:
-    """The build's data; without ``val``, a stratified, seeded ``val_fraction`` of ``train`` is held out."""
+                 data_dir=None, val_dir=None, image_size=None, channels=None, cache_dir=None) -> Data:
+    """The build's data; without ``val``, a stratified, seeded ``val_fraction`` of ``train`` is held out.
+    ``cache_dir``: where an image folder too big for memory is decoded to and read from."""
     if train is None:
         if val is not None:
             raise DataError("val was given without train; pass both, or neither for the built-in dataset")
         bundle, train_data, val_data = load_train_val(dataset, data_dir, val_dir, image_size, channels,
-                                                      val_fraction=val_fraction, seed=seed, spec=spec)
+                                                      val_fraction=val_fraction, seed=seed, spec=spec,
+                                                      cache_dir=cache_dir)
         builtin = bundle.name != "folder" and not bundle.name.startswith("folder:")
         return Data(bundle.name, train_data, val_data, bundle.spec, True, builtin, bundle.labels_from)
     if dataset is not None or data_dir is not None:
@@ -41,6 +43,7 @@ def prepare_data(train=None, val=None, dataset=None, spec=None, val_fraction: fl
 
 def data_digest(data: ArrayData) -> str:
     """A content key for user data, so a default teacher trained on it is cached per dataset."""
-    h = hashlib.sha256(data.x.numpy().tobytes())
+    h = hashlib.sha256()
+    update_sha256(h, data.x)
     h.update(data.y.numpy().tobytes())
     return h.hexdigest()[:12]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from edgekd.chance import near_chance_warnings
+from edgekd.data.sources import update_sha256
 from edgekd.distill.losses import CE
 from edgekd.distill.trainer import TrainConfig, evaluate, fit, predict
 from edgekd.errors import DataError
@@ -108,8 +109,8 @@ def label_with_teacher(data: Data, teacher: nn.Module | None, cache_dir: Path | 
     if len(data.spec.labels) not in (0, classes):
         raise DataError(f"val_dir: {len(data.spec.labels)} class folders but the teacher outputs {classes} classes")
     spec = data.spec if data.spec.labels else data.spec.model_copy(update={"labels": tuple(map(str, range(classes)))})
-    train = type(data.train)(data.train.x, torch.from_numpy(logits[0].argmax(1)))
-    val = type(data.val)(data.val.x, torch.from_numpy(logits[1].argmax(1))) if needs_val else data.val
+    train = data.train.with_labels(torch.from_numpy(logits[0].argmax(1)))
+    val = data.val.with_labels(torch.from_numpy(logits[1].argmax(1))) if needs_val else data.val
     log.info("labelled %d unlabeled images with the teacher's top-1 class (%d classes)", len(train), classes)
     return replace(data, train=train, val=val, spec=spec)
 
@@ -120,7 +121,7 @@ def _teacher_logits(teacher: nn.Module, inputs: list[torch.Tensor], cache_dir: P
         key.update(name.encode())
         key.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     for x in inputs:
-        key.update(x.numpy().tobytes())
+        update_sha256(key, x)
     path = cache_dir / f"teacher-logits-{key.hexdigest()[:16]}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as stored:
