@@ -69,3 +69,22 @@ def test_pinned_cpu_restores_the_affinity():
     with pytest.raises(ConfigError, match="not available"):
         with pinned_cpu(10_000):
             pass
+
+
+def test_pinned_cpu_pins_threads_the_runtime_started_before_it():
+    import threading
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        pytest.skip("needs Linux and two CPUs")
+    started, finish = threading.Event(), threading.Event()
+    worker = threading.Thread(target=lambda: (started.set(), finish.wait()))  # like OpenVINO's, made at load
+    worker.start()
+    started.wait()
+    try:
+        with pinned_cpu(cpus[-1]):
+            assert os.sched_getaffinity(worker.native_id) == {cpus[-1]}
+        assert os.sched_getaffinity(worker.native_id) == set(cpus)
+    finally:
+        finish.set()
+        worker.join()
