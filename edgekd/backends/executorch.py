@@ -7,6 +7,7 @@ artifact records its batch and the runner feeds it in chunks of that size.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from pathlib import Path
@@ -22,6 +23,7 @@ from edgekd.calibrate.collect import accumulate
 from edgekd.calibrate.methods import BINS, TensorStats
 from edgekd.errors import CompileError, require
 from edgekd.quant.bias_correction_pt2e import correct_biases, float_weights
+from edgekd.quant.pt2e_layers import from_layers, quantized_layers
 
 log = logging.getLogger(__name__)
 WEIGHT_SCALE_EPS = float(torch.finfo(torch.float32).eps)  # smallest weight scale (XNNPACK's config: 2**-12)
@@ -69,14 +71,15 @@ def _is_clamp_node(node) -> bool:
     return isinstance(node.args[0], torch.fx.Node) and lo >= 0
 
 
-def annotate_fused_clamps(gm, config) -> int:
+def annotate_fused_clamps(gm, config, skip=None) -> int:
     """Annotate conv/linear → ReLU6 as one fused op: the int8 range is the clamp's output, [0, 6].
 
     XNNPACK's quantizer fuses only ``relu`` into a preceding conv/linear; a ReLU6 (``hardtanh``)
     shares its input's observer instead, so it is quantized with the pre-clamp range (e.g.
     [-60, 40] on EfficientNet-Lite: ~10 levels left inside [0, 6]). XNNPACK's own lowering fuses
     the clamp into the conv (FuseActivationPass), so annotating the pair as relu pairs are keeps
-    every op in the delegate. Returns how many pairs were annotated.
+    every op in the delegate. ``skip``: a node filter for layers kept in float. Returns how many pairs
+    were annotated.
     """
     # heavy SDK: imported on first use
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils import (_is_annotated,
@@ -92,7 +95,7 @@ def annotate_fused_clamps(gm, config) -> int:
         if not _is_clamp_node(clamp):
             continue
         op = clamp.args[0]
-        if not (_is_conv_node(op) or op.target in linear) or len(op.users) > 1:
+        if not (_is_conv_node(op) or op.target in linear) or len(op.users) > 1 or (skip and skip(op)):
             continue
         weight = op.args[1]
         bias = op.args[2] if len(op.args) > 2 else None
@@ -111,11 +114,41 @@ def annotate_fused_clamps(gm, config) -> int:
     return count
 
 
-def _quantizer(per_channel: bool, calibrator=None):
-    """XNNPACK's symmetric int8 config; activation ranges from ``calibrator`` (an edgekd calibrator)."""
+def _cache_pattern_exports() -> None:
+    """XNNPACK's conv-bn annotators export the same dozen pattern graphs on every prepare (6.5 s of each
+    int8 compile here); export each once and hand out copies."""
+    # heavy SDK: imported on first use
+    from executorch.backends.xnnpack.quantizer import xnnpack_quantizer_utils as utils
+
+    original = getattr(utils, "_get_aten_graph_module_for_pattern", None)
+    if original is None or getattr(original, "edgekd_cached", False):
+        return
+    cache: dict = {}
+
+    def cached(pattern, example_inputs, is_cuda=False, **kwargs):
+        fn = getattr(pattern, "fn", None)  # XNNPACK wraps each pattern function in a WrapperModule
+        try:
+            key = (fn.__code__, tuple(c.cell_contents for c in fn.__closure__ or ()),
+                   tuple(tuple(t.shape) for t in example_inputs), is_cuda, tuple(sorted(kwargs.items())))
+            hash(key)
+        except (AttributeError, TypeError, ValueError):  # not a pattern we know how to key: export it
+            return original(pattern, example_inputs, is_cuda, **kwargs)
+        if key not in cache:
+            cache[key] = original(pattern, example_inputs, is_cuda, **kwargs)
+        return copy.deepcopy(cache[key])  # the matcher rewrites its pattern's output node
+
+    cached.edgekd_cached = True
+    utils._get_aten_graph_module_for_pattern = cached
+
+
+def _quantizer(per_channel: bool, calibrator=None, skip=None):
+    """XNNPACK's symmetric int8 config; activation ranges from ``calibrator`` (an edgekd calibrator);
+    nodes for which ``skip(node)`` is true stay float."""
     # heavy SDK: imported on first use
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                          get_symmetric_quantization_config)
+
+    _cache_pattern_exports()
 
     class FusedClampQuantizer(XNNPACKQuantizer):
         """XNNPACK's quantizer, with conv/linear → ReLU6 fused like conv → ReLU (see annotate_fused_clamps)."""
@@ -124,7 +157,7 @@ def _quantizer(per_channel: bool, calibrator=None):
 
         def annotate(self, model):
             if self.global_config is not None:
-                self.fused_clamps = annotate_fused_clamps(model, self.global_config)
+                self.fused_clamps = annotate_fused_clamps(model, self.global_config, skip)
             return super().annotate(model)
 
     config = get_symmetric_quantization_config(is_per_channel=per_channel)
@@ -139,17 +172,26 @@ def _quantizer(per_channel: bool, calibrator=None):
             eps=2**-12, calibrator=calibrator))
         config = config._replace(input_activation=act, output_activation=act) if hasattr(config, "_replace") \
             else dataclasses.replace(config, input_activation=act, output_activation=act)
-    return FusedClampQuantizer().set_global(config)
+    quantizer = FusedClampQuantizer().set_global(config)
+    return quantizer.set_filter_function(lambda node: not skip(node)) if skip else quantizer
 
 
 def quantize_pt2e(model: torch.nn.Module, example: tuple, calib: np.ndarray, per_channel: bool = True,
-                  batch: int = 1, calibrator=None, bias_correction: bool = False) -> torch.nn.Module:
+                  batch: int = 1, calibrator=None, bias_correction: bool = False, keep_float=(),
+                  only=None) -> torch.nn.Module:
     """PT2E int8 (XNNPACK's symmetric config): prepare, observe the calibration set, convert; with
-    ``bias_correction``, take each layer's mean weight-rounding error out of its bias."""
+    ``bias_correction``, take each layer's mean weight-rounding error out of its bias. ``keep_float``:
+    module names whose layers stay float; ``only``: quantize just these (a sensitivity probe)."""
     # heavy SDK: imported on first use
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = _quantizer(per_channel, calibrator)
+    skip = None
+    if only is not None:
+        inside = from_layers(only)
+        skip = lambda node: not inside(node)  # noqa: E731
+    elif keep_float:
+        skip = from_layers(keep_float)
+    quantizer = _quantizer(per_channel, calibrator, skip)
     prepared = prepare_pt2e(torch.export.export(model, example).module(), quantizer)
     with torch.no_grad():
         for i in range(0, len(calib) - batch + 1, batch):
@@ -234,12 +276,15 @@ class ExecuTorchBackend(Backend):
             details["fp32_lowering"] = lower(model, example, out_dir / f"model.fp32.b{batch}.pte")
             files["fp32"] = f"model.fp32.b{batch}.pte"
         if fmt.is_quantized:
-            if keep_float:
-                raise CompileError("executorch xnnpack: keeping named layers in float is not supported yet")
             calibrator = calibrator_for(recipe.method if recipe else "minmax", recipe.percentile if recipe else 99.99)
             quantized = quantize_pt2e(model, example, np.ascontiguousarray(calib, np.float32),
                                       fmt.weight_granularity == "per_channel", batch, calibrator,
-                                      bias_correction=recipe is None or recipe.bias_correction)
+                                      bias_correction=recipe is None or recipe.bias_correction,
+                                      keep_float=tuple(keep_float or ()))
+            details["quantized_layers"] = quantized_layers(quantized)  # read back from the converted graph
+            missing = sorted(set(keep_float or ()) - set(details["quantized_layers"]) - _layer_names(model))
+            if missing:
+                raise CompileError(f"executorch xnnpack: keep_float names no layer of the model: {', '.join(missing)}")
             main = out_dir / f"model.int8.b{batch}.pte"
             details["fused_clamps"] = getattr(quantized, "edgekd_fused_clamps", 0)  # conv/linear → ReLU6 pairs
             if hasattr(quantized, "edgekd_bias_correction"):
@@ -264,3 +309,7 @@ class ExecuTorchBackend(Backend):
 
 
 BACKEND = ExecuTorchBackend()
+
+
+def _layer_names(model: torch.nn.Module) -> set[str]:
+    return {name for name, module in model.named_modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))}

@@ -75,6 +75,7 @@ def _why_no_recovery(artifact: Artifact, target) -> str:
         return "the target's gate sets keep_sensitive_float = false"
     if artifact.precision != "int8":
         return f"the artifact is {artifact.precision}: there is nothing to keep in float"
-    if artifact.backend not in QDQ_BACKENDS:
-        return f"backend {artifact.backend} cannot keep layers in float (supported: {', '.join(QDQ_BACKENDS)})"
+    if artifact.backend not in (*QDQ_BACKENDS, "executorch"):
+        return (f"backend {artifact.backend} cannot keep layers in float (supported: "
+                f"{', '.join((*QDQ_BACKENDS, 'executorch'))})")
     return "quantization-aware artifact (learned scales), or the fp32 model already misses the gate"

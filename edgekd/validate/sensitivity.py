@@ -2,7 +2,7 @@
 
 For QDQ backends (ONNX Runtime, OpenVINO, TensorRT's ONNX): each weighted layer is quantized
 alone (all others float) and its damage measured as mean KL of the logits against the fp32
-model on held-out data. If an int8 artifact misses the target's gate, the most sensitive layers
+model on held-out data; for ExecuTorch the same on the PT2E graph (:mod:`.sensitivity_pt2e`). If an int8 artifact misses the target's gate, the most sensitive layers
 are kept in float (1, 2, 4, ... of them), the artifact is rebuilt and re-validated, until the gate
 passes or half the layers are float; the report lists what was kept and why.
 """
@@ -24,6 +24,7 @@ from edgekd.ort_session import ort_session
 from edgekd.quant.qdq import QDQConfig, qdq_summary, quantize_onnx
 from edgekd.validate import evaluate_gate, validate
 from edgekd.validate.metrics import agreement, mean_kl
+from edgekd.validate.sensitivity_pt2e import pt2e_sensitivity
 
 log = logging.getLogger(__name__)
 QDQ_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
@@ -84,9 +85,13 @@ def can_recover(artifact: Artifact, target, validation: dict | None = None) -> b
         drop = (validation["teacher"]["accuracy"] - validation["student"]["accuracy"]) * 100.0
         if drop > target.gate.max_accuracy_drop:
             return False
-    return (target.gate.keep_sensitive_float and artifact.precision == "int8" and artifact.backend in QDQ_BACKENDS
-            and bool(artifact.details.get("quantized_layers"))
-            and "calibration_cache" in artifact.files)  # PTQ only: a QAT export keeps its learned scales
+    if not (target.gate.keep_sensitive_float and artifact.precision == "int8"
+            and bool(artifact.details.get("quantized_layers"))):
+        return False
+    if artifact.backend == "executorch":  # PT2E re-quantizes the float model: layers named by module
+        return True
+    return artifact.backend in QDQ_BACKENDS and "calibration_cache" in artifact.files  # PTQ only: a QAT
+    # export keeps its learned scales
 
 
 def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Artifact, gate: dict, *, spec=None,
@@ -95,7 +100,10 @@ def recover_accuracy(model, target, calib, val, teacher, out_dir, artifact: Arti
     data = as_array_data(val, "val")
     x = data.x.numpy()[:512]
     calib_x = as_array_data(calib, "calib").x.numpy()[:256]
-    ranking = layer_sensitivity(artifact, calib_x, x)
+    if artifact.backend == "executorch":
+        ranking = pt2e_sensitivity(model, artifact, target, calib_x, x[:256])
+    else:
+        ranking = layer_sensitivity(artifact, calib_x, x)
     record = {"triggered_by": gate["reasons"], "ranking": ranking[:10], "attempts": []}
     limit = max(1, int(len(ranking) * max_fraction))
     calib_size = calib_size or artifact.details.get("calibration", {}).get("samples")

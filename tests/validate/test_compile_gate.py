@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from torch import nn
 
 import edgekd
 from edgekd.backends.base import Artifact
@@ -55,18 +56,35 @@ def test_compile_missed_gate_tries_float_fallback_and_reports_it(digits_teacher,
 
 
 def test_compile_missed_gate_without_fallback_says_why(digits_teacher, digits, tmp_path):
-    pytest.importorskip("executorch.exir")
     calib, val = _data(digits)
     x, y = calib
     wild = (np.concatenate([x, 40.0 * x[:4]]), np.concatenate([y, y[:4]]))
-    artifact = edgekd.compile(digits_teacher, _strict("android-executorch-xnnpack"), wild, tmp_path, val=val,
-                              calib_size=len(wild[0]))
+    strict = _strict("x86-cpu-onnxruntime")
+    no_fallback = strict.model_copy(update={"gate": strict.gate.model_copy(update={"keep_sensitive_float": False})})
+    artifact = edgekd.compile(digits_teacher, no_fallback, wild, tmp_path, val=val, calib_size=len(wild[0]))
     verdict = artifact.verdict
     assert verdict.passed is False and verdict.status == "failed"
     assert verdict.recovery == {"attempted": False, "reason": verdict.recovery["reason"]}
-    assert "executorch" in verdict.recovery["reason"]
+    assert "keep_sensitive_float" in verdict.recovery["reason"]
 
 
+def test_compile_missed_gate_on_executorch_keeps_sensitive_layers_float_in_the_pte(digits_teacher, digits, tmp_path):
+    pytest.importorskip("executorch.exir")
+    calib, val = _data(digits)
+    x, y = calib
+    wild = (np.concatenate([x[:200], 40.0 * x[:4]]), np.concatenate([y[:200], y[:4]]))  # few: PT2E runs at batch 1
+    artifact = edgekd.compile(digits_teacher, _strict("android-executorch-xnnpack"), wild, tmp_path, val=val,
+                              calib_size=len(wild[0]))
+    verdict = artifact.verdict
+    assert verdict.recovery is not None and verdict.recovery["attempted"] is True
+    kept = verdict.recovery["kept_float"]
+    assert kept and kept == verdict.recovery["attempts"][-1]["kept_float"]
+    layers = {name for name, m in digits_teacher.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert set(kept) <= layers  # module names of the teacher's weighted layers
+    assert not set(kept) & set(artifact.details["quantized_layers"])  # float in the rebuilt graph, not only listed
+    assert set(artifact.details["quantized_layers"]) == layers - set(kept)
+    out = edgekd.load(artifact.path)(val[0][:8])
+    assert out.shape == (8, 10)
 def test_compile_val_as_bare_array_gates_agreement_with_fp32(digits_teacher, digits, tmp_path):
     calib, val = _data(digits)
     artifact = edgekd.compile(digits_teacher, "x86-cpu-onnxruntime", calib, tmp_path, val=val[0])
