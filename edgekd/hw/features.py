@@ -17,7 +17,7 @@ from torch import nn
 
 from edgekd.errors import ConfigError
 from edgekd.models import create_student
-from edgekd.models.mobilenet import InvertedResidual, MobileNetV2Student
+from edgekd.models.mobilenet import InvertedResidual, MobileNetV2Student, SqueezeExcite
 from edgekd.models.resnet import BasicBlock, ResNetStudent
 
 KINDS = ("stem", "basic", "inverted", "head", "classifier", "io")
@@ -51,12 +51,14 @@ class Block:
     precision: str = "fp32"
     path: str = ""  # module path, e.g. "stages.1.0"; not part of the key
     dw_macs: int = 0  # the depthwise share of ``macs`` (memory-bound, runs at another speed)
+    variant: str = ""  # "se", "hs" or "se+hs": squeeze-excite / hard-swish (MobileNetV3-style); "" plain
 
     @property
     def key(self) -> str:
         """Lookup-table key: everything that determines the block's kernels, not where it sits."""
         return (f"{self.kind}|{self.cin}>{self.cout}|h{self.hidden}|k{self.kernel}|s{self.stride}|"
-                f"{self.h}x{self.w}|r{int(self.residual)}{int(self.shortcut)}|{self.precision}")
+                f"{self.h}x{self.w}|r{int(self.residual)}{int(self.shortcut)}|{self.precision}"
+                + (f"|{self.variant}" if self.variant else ""))  # plain blocks keep the keys profiles were fitted with
 
     @property
     def signature(self) -> str:
@@ -160,7 +162,17 @@ def _trace(model: nn.Module, input_shape, units) -> tuple[dict, dict]:
     return shapes, macs
 
 
+def _variant(module: nn.Module) -> str:
+    parts = [name for name, kind in (("se", SqueezeExcite), ("hs", nn.Hardswish))
+             if any(isinstance(m, kind) for m in module.modules())]
+    return "+".join(parts)
+
+
 def _block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> Block:
+    return replace(_plain_block(path, module, shape, macs, precision), variant=_variant(module))
+
+
+def _plain_block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> Block:
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     n_macs = sum(macs.get(id(m), 0) for m in module.modules())
     dw = sum(macs.get(id(m), 0) for m in convs if m.groups > 1)
@@ -174,7 +186,7 @@ def _block(path: str, module: nn.Module, shape, macs: dict, precision: str) -> B
         return Block(kind, cin, cout, h, w, h_out, w_out, 3, convs[0].stride[0], 1, cout, True,
                      not isinstance(module.shortcut, nn.Identity), n_macs, params, precision, path)
     if kind == "inverted":
-        dwconv = next(m for m in convs if m.groups > 1 or m.kernel_size[0] > 1)
+        dwconv = next(m for m in convs if m.groups > 1 or m.kernel_size[0] > 1)  # SE's convs come after it
         hidden = dwconv.in_channels
         return Block(kind, cin, cout, h, w, h_out, w_out, dwconv.kernel_size[0], dwconv.stride[0], hidden // cin,
                      hidden, bool(module.residual), False, n_macs, params, precision, path, dw)

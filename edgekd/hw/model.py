@@ -68,6 +68,7 @@ class ProfileLatencyModel(LatencyModel):
     def block_ms(self, blocks: list[Block]) -> list[tuple[Block, float, str]]:
         """Each block's predicted time and whether it came from the lookup table, the regressor or the
         linear model."""
+        self._warn_unfitted_variants(blocks)
         if self._linear is not None:
             coef = np.asarray(self._linear["coef"])
             return [(b, float(coef @ b.linear_vector()), "linear") for b in blocks]
@@ -81,6 +82,19 @@ class ProfileLatencyModel(LatencyModel):
                       for (key, b), ms in zip(unseen.items(), pred.tolist())}
         return [(b, self._lut[b.key], "lut") if b.key in self._lut else (b, fitted[b.key], "regression")
                 for b in blocks]
+
+    def _warn_unfitted_variants(self, blocks: list[Block]) -> None:
+        """Squeeze-excite / hard-swish blocks that the profile never measured are priced as plain blocks
+        plus their MACs, which under-predicts them: say so once per profile."""
+        variants = sorted({b.variant for b in blocks if b.variant})
+        if not variants or "variants" in self._warned or any("|se" in k or "|hs" in k for k in self._lut):
+            return
+        self._warned.add("variants")
+        message = (f"latency profile {Path(str(self.source.get('file', '?'))).name} was fitted without "
+                   f"{', '.join(variants)} blocks (squeeze-excite / hard-swish): they are predicted as plain "
+                   "blocks with their MACs, likely too fast; time the artifact (`edgekd profile --artifact`)")
+        warnings.warn(message, UserWarning, stacklevel=3)
+        log.warning(message)
 
     def predict_blocks_ms(self, blocks: list[Block]) -> float:
         oh = self.table["overhead"]

@@ -8,7 +8,8 @@ from torch.nn import functional as F
 from edgekd.models.registry import register_student
 
 RESNET_OPS = frozenset({"conv", "batchnorm", "relu", "add", "global_avgpool", "linear"})
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}  # op name -> module; the search picks what a target runs
+# op name -> module; the search picks what a target runs (hard-swish: MobileNetV3's, opt-in, not searched)
+ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish}
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu: bool = True,

@@ -16,7 +16,9 @@ from torch import nn
 
 from edgekd.errors import ConfigError
 from edgekd.models import create_student, student_info
+from edgekd.models.mobilenet import SE_OPS
 
+# searched activations; hard-swish and squeeze-excite are built but not proposed: no profile prices them yet
 ACT_OPS = ("relu", "relu6")
 
 
@@ -57,7 +59,8 @@ class Space:
         """The operators a candidate uses: the family's, with its activation swapped in."""
         base = student_info(self.family).ops
         act = arch.get("act")
-        return base if act is None else (base - set(ACT_OPS)) | {act}
+        ops = base if act is None else (base - set(ACT_OPS)) | {act}
+        return ops | SE_OPS if any(arch.get("se") or ()) else ops
 
     def build(self, arch: dict, input_shape, num_classes: int) -> nn.Module:
         kwargs = {k: v for k, v in arch.items() if k != "name"}
