@@ -83,8 +83,9 @@ def decode_images(files: list[Path], size, color: str, spec, cache_dir: Path | N
     shape = (len(files), channels, *size)
     megabytes = float(np.prod(shape)) * 4 / 2**20
     if cache_dir is None or megabytes <= in_memory_limit_mb():
-        parts = [spec.normalize(b) for b in _batches(files, size, color, workers, "decode")]
-        return torch.from_numpy(np.concatenate(parts)), None
+        x = np.empty(shape, np.float32)  # filled in place: no second copy of the dataset
+        _fill(x, _batches(files, size, color, workers, "decode"), spec)
+        return torch.from_numpy(x), None
     path = Path(cache_dir) / f"images-{_key(files, size, color, spec)}.npy"
     if not path.is_file():
         log.info("decoding %d images (%.0f MB as float32) into %s, read from there while training",
@@ -92,14 +93,18 @@ def decode_images(files: list[Path], size, color: str, spec, cache_dir: Path | N
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.stem + ".partial.npy")
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
-        row = 0
-        for batch in _batches(files, size, color, workers, "decode to disk"):
-            out[row : row + len(batch)] = spec.normalize(batch)
-            row += len(batch)
+        _fill(out, _batches(files, size, color, workers, "decode to disk"), spec)
         out.flush()
         del out
         partial.replace(path)
     return mapped(path), path
+
+
+def _fill(out: np.ndarray, batches, spec) -> None:
+    row = 0
+    for batch in batches:
+        out[row : row + len(batch)] = spec.normalize(batch)
+        row += len(batch)
 
 
 def mapped(path: Path) -> torch.Tensor:
