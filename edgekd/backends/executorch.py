@@ -284,7 +284,8 @@ class ExecuTorchBackend(Backend):
             details["quantized_layers"] = quantized_layers(quantized)  # read back from the converted graph
             missing = sorted(set(keep_float or ()) - set(details["quantized_layers"]) - _layer_names(model))
             if missing:
-                raise CompileError(f"executorch xnnpack: keep_float names no layer of the model: {', '.join(missing)}")
+                raise CompileError("executorch xnnpack: keep_float names no layer of the model: "
+                                   + ", ".join(missing))
             main = out_dir / f"model.int8.b{batch}.pte"
             details["fused_clamps"] = getattr(quantized, "edgekd_fused_clamps", 0)  # conv/linear → ReLU6 pairs
             if hasattr(quantized, "edgekd_bias_correction"):
@@ -312,4 +313,5 @@ BACKEND = ExecuTorchBackend()
 
 
 def _layer_names(model: torch.nn.Module) -> set[str]:
-    return {name for name, module in model.named_modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))}
+    return {name for name, module in model.named_modules()
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))}
