@@ -2,8 +2,8 @@
 
 For QDQ backends (ONNX Runtime, OpenVINO, TensorRT's ONNX): each weighted layer is quantized
 alone (all others float) and its damage measured as mean KL of the logits against the fp32
-model on held-out data; for ExecuTorch the same on the PT2E graph (:mod:`.sensitivity_pt2e`). If an int8 artifact misses the target's gate, the most sensitive layers
-are kept in float (1, 2, 4, ... of them), the artifact is rebuilt and re-validated, until the gate
+model on held-out data; for ExecuTorch the same on the PT2E graph (:mod:`.sensitivity_pt2e`).
+If an int8 artifact misses the target's gate, the most sensitive layers are kept in float (1, 2, 4, ... of them), the artifact is rebuilt and re-validated, until the gate
 passes or half the layers are float; the report lists what was kept and why.
 """
 
