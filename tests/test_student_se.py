@@ -56,7 +56,10 @@ def test_the_latency_model_keys_them_apart_and_warns_that_it_never_measured_them
     assert [w for w in caught if "squeeze-excite" in str(w.message)]
 
 
-@pytest.mark.parametrize("target", ["x86-cpu-onnxruntime", "android-executorch-xnnpack"])
+# ExecuTorch's lowering of this net takes half a minute; tests/backends/test_executorch_int8.py covers SE and
+# hard-swish there in the default suite
+@pytest.mark.parametrize("target", ["x86-cpu-onnxruntime",
+                                    pytest.param("android-executorch-xnnpack", marks=pytest.mark.slow)])
 def test_a_v3_style_student_compiles_and_agrees_with_torch(target, digits, tmp_path):
     if target.startswith("android"):
         pytest.importorskip("executorch.exir")
