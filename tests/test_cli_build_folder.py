@@ -141,7 +141,10 @@ def test_cli_build_ctrl_c_exits_130_naming_the_epoch_to_resume_from(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "edgekd.cli", "build", "--data-dir", str(data), "--image-size",
                              "16", "--channels", "1", "--epochs", str(epochs), "--no-search", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            # a test run started in the background (`cmd &` without job control) passes SIGINT
+                            # down as ignored, and Python then never raises KeyboardInterrupt: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt = out / "_work" / "x86-cpu-onnxruntime" / "distill.ckpt"
     deadline = time.time() + 240
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
