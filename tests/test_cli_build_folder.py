@@ -138,13 +138,16 @@ def test_cli_build_ctrl_c_exits_130_naming_the_epoch_to_resume_from(tmp_path):
     data = write_png_folder(tmp_path / "shapes", per_class=20)
     out = tmp_path / "out"
     epochs = 5000
-    proc = subprocess.Popen([sys.executable, "-m", "edgekd.cli", "build", "--data-dir", str(data), "--image-size",
-                             "16", "--channels", "1", "--epochs", str(epochs), "--no-search", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            # a test run started in the background (`cmd &` without job control) passes SIGINT
-                            # down as ignored, and Python then never raises KeyboardInterrupt: restore it
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # a test run started in the background (`cmd &` without job control) inherits SIGINT as ignored, and a
+    # child then never raises KeyboardInterrupt: give the child SIGINT's default (a handler resets on exec)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "edgekd.cli", "build", "--data-dir", str(data), "--image-size",
+                                 "16", "--channels", "1", "--epochs", str(epochs), "--no-search", "--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     ckpt = out / "_work" / "x86-cpu-onnxruntime" / "distill.ckpt"
     deadline = time.time() + 240
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
