@@ -1,6 +1,7 @@
 """Distillation benchmark on Fashion-MNIST: every loss vs CE, QAT losses at int8 and W4A8, loop speed.
 
     nice -n 10 python bench/distill.py            # writes bench/results/distill.json and distill.png
+    python bench/distill.py --full                # the full-size benchmark of bench/distill_full.py
 
 Scale (chosen for 2 shared CPU cores, stated in the JSON): images average-pooled 28→14 px, a
 student transfer set of ``--train-size`` training images, a disjoint ``--teacher-size`` set for
@@ -320,4 +321,9 @@ def plot(result: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--full" in sys.argv[1:]:  # issue 13's full-size benchmark: bench/distill_full.py
+        import distill_full
+
+        distill_full.main()
+    else:
+        main()

@@ -36,6 +36,7 @@ import torch
 from scipy import stats
 
 from edgekd.data import load_dataset
+from edgekd.distill.device import resolve_device
 from edgekd.hw.fit import compile_onnx
 from edgekd.hw.environment import environment
 from edgekd.hw.features import arch_key
@@ -129,17 +130,19 @@ def distill_all(args, archs, data, teacher) -> None:
                if (arch_key(arch), seed, args.epochs, args.train_size) not in done]
     cost = {k: step_seconds(arch, x, memory_format) for k, arch, _ in pending}
     pending.sort(key=lambda run: (cost[run[0]], run[0], run[2]))
+    device = resolve_device(args.device)  # CUDA: same recipe, other kernels; each row records where it ran
+    x, y, t_logits, xte, yte = (t.to(device) for t in (x, y, t_logits, xte, yte))
     for k, arch, seed in pending[args.shard::args.shards]:
         if (arch_key(arch), seed, args.epochs, args.train_size) in done_runs():  # a rerun of the same shard
             continue
         kwargs = dict(arch)
         torch.manual_seed(seed)
-        model = create_student(kwargs.pop("name"), SHAPE, 10, **kwargs).to(memory_format=memory_format)
+        model = create_student(kwargs.pop("name"), SHAPE, 10, **kwargs).to(device, memory_format=memory_format)
         # channels-last halves the step time of the depthwise students on CPU; same recipe, other summation order
         seconds = train(model, x.contiguous(memory_format=memory_format), y, t_logits, args.epochs, seed)
         row = {"key": arch_key(arch), "arch": arch, "seed": seed, "epochs": args.epochs, "train_size": args.train_size,
                "accuracy": accuracy(model, xte, yte), "train_seconds": seconds,
-               "params": count_params(model), "mflops": count_flops(model, SHAPE) / 1e6,
+               "params": count_params(model.cpu()), "mflops": count_flops(model, SHAPE) / 1e6, "device": device.type,
                "memory_format": "channels_last" if args.channels_last else "contiguous"}
         with RUNS.open("a") as f:
             f.write(json.dumps(row, default=list) + "\n")
@@ -218,6 +221,7 @@ def main() -> None:
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                         help="train in NCHW (the first 16 runs did; channels-last trains about 2x faster here)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the runs, teacher and JSON")
+    parser.add_argument("--device", default="cpu", help="where the distillations train: cpu, cuda, cuda:N")
     args = parser.parse_args()
     RESULTS, RUNS = args.results, args.results / "search_groundtruth.jsonl"
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def build_all(teacher: torch.nn.Module | None = None, train=None, val=None, targ
               resume: bool = False, progress: bool = True, latency_runs: int = 200, search: bool = True,
               qat: bool = False, command: str | None = None, html: bool = True,
               data_dir=None, val_dir=None, image_size=None, channels: int | None = None,
-              ship: str = "auto") -> MatrixResult:
+              ship: str = "auto", device: str = "cpu") -> MatrixResult:
     """Build every target in ``targets`` (None: all known targets) from one teacher and dataset.
 
     Arguments are those of :func:`edgekd.build`, plus ``targets`` (names, TOML paths or

@@ -61,7 +61,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
           calib_size: int | None = None, val_fraction: float = 0.2, resume: bool = False,
           progress: bool = True, latency_runs: int = 200, search: bool = True, qat: bool = False,
           data_dir: str | Path | None = None, val_dir: str | Path | None = None, image_size=None,
-          channels: int | None = None, ship: str = "auto") -> BuildResult:
+          channels: int | None = None, ship: str = "auto", device: str = "cpu") -> BuildResult:
     """Distill a student from ``teacher`` for ``target``, compile it, validate it, write reports.
 
     Args:
@@ -76,7 +76,7 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
             with ``data_dir``, the images' size and normalization (your teacher's own).
         loss: the distillation loss (default: Hinton KD, T=1, CE/KD weights 0.5/0.5).
         resume: continue an interrupted distillation from its last epoch checkpoint.
-        search: without ``student``, search one for the target (``edgekd.search``, DisWOT score);
+        search: without ``student``, search one for the target (``edgekd.search``, FLOPs score);
             ``search=False`` takes the default student.
         qat: distill the last third of the epochs quantization-aware in ``target.format``
             (``edgekd.distill.api.qat_fit``); the artifact then carries the learned scales.
@@ -92,6 +92,9 @@ def build(teacher: nn.Module | None = None, train=None, val=None, target: str | 
         ship: which artifact ``report["ship"]`` names for the device: ``"auto"`` (the student only
             when its artifact is faster than the teacher compiled for the same runtime), ``"student"``
             or ``"teacher"``. The teacher is always compiled too, into ``out_dir/teacher/<target>/``.
+        device: where distillation trains: ``"cpu"`` (default; rebuilds are bit-identical), ``"cuda"``,
+            ``"cuda:N"`` or ``"auto"`` (:mod:`edgekd.distill.device`); the search, calibration, compilation
+            and validation stay on the CPU. Recorded in the manifest's settings.
     """
     options, data_args = split_arguments(locals())
     matrix, ctx = run_build(teacher, data_args, [target], Path(out_dir), options, raise_errors=True)

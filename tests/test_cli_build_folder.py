@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from edgekd.cli import app
@@ -91,6 +92,8 @@ BAD = {
     "bad channels": (["--data-dir", "{data}", "--channels", "2"], "--channels"),
     "missing folder": (["--data-dir", "{tmp}/none"], "not found"),
     "dataset reading no folder": (["--dataset", "digits", "--data-dir", "{data}"], "--data-dir"),
+    "unknown device": (["--device", "gpu"], "--device"),
+    **({} if torch.cuda.is_available() else {"cuda without a GPU": (["--device", "cuda"], "--device")}),
 }
 
 

@@ -194,6 +194,9 @@ BAD = {
     "missing teacher": (["--teacher", "{tmp}/none.pt"], "--teacher:", "not found"),
     "pickled teacher": (["--teacher", "{pickled}"], "--teacher:", "weights_only=True"),
     "teacher weights of another arch": (["--teacher", "{wrong}"], "--teacher:", "does not fit"),
+    "unknown device": (["--device", "gpu"], "--device", "cpu, cuda"),
+    **({} if torch.cuda.is_available() else {"cuda without a GPU": (["--device", "cuda"], "--device",
+                                                                    "no CUDA device")}),
 }
 
 

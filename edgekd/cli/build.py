@@ -49,13 +49,15 @@ def build(
     calib_size: Optional[int] = typer.Option(None, help="Calibration samples (default: the target's recipe)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted distillation."),
     search: bool = typer.Option(True, "--search/--no-search", help="Without --student, search one per numeric "
-                                                                    "format (DisWOT); --no-search: the default."),
+                                                                    "format (FLOPs); --no-search: the default."),
     qat: bool = typer.Option(False, "--qat", help="Distill the last epochs quantization-aware in the format."),
     qat_teacher: Optional[str] = typer.Option(None, "--qat-teacher", help="Who teaches the --qat epochs: self "
                                               "(the frozen float student), teacher or both (default: self)."),
     ship: str = typer.Option("auto", "--ship", help="Which artifact each target ships: auto (the student only "
                                                     "when it is faster than the teacher compiled for the same "
                                                     "runtime), student or teacher."),
+    device: str = typer.Option("cpu", "--device", help="Where distillation trains: cpu (rebuilds bit-identical), "
+                                                       "cuda, cuda:N or auto; the rest runs on the CPU."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill, quantize, compile and validate a student for each target, on the built-in data or your
@@ -68,6 +70,7 @@ def build(
     """
     # torch-bearing: imported when the command runs (see edgekd.cli.common)
     from edgekd.capability import short_reason
+    from edgekd.distill.device import check_device
     from edgekd.matrix import build_all, resolve_targets
     from edgekd.report.console import print_summary
 
@@ -79,6 +82,7 @@ def build(
         targets = resolve_targets(None if all_targets else (target or ["x86-cpu-onnxruntime"]))
         if ship not in ("auto", "student", "teacher"):
             raise ConfigError(f"--ship must be auto, student or teacher, got {ship!r}")
+        check_device(device, "--device")
         _check_data_flags(dataset, data_dir, val_dir, image_size, channels)
         teacher_model = None
         if teacher is not None or teacher_arch is not None:
@@ -96,7 +100,7 @@ def build(
                                epochs=epochs, seed=seed, qat_teacher=qat_teacher, calib_size=calib_size, resume=resume,
                                search=search, qat=qat, command=command, ship=ship,
                                data_dir=data_dir, val_dir=val_dir, image_size=image_size, channels=channels,
-                               val_fraction=val_fraction)
+                               val_fraction=val_fraction, device=device)
     except (ConfigError, DataError) as exc:
         _drop_log(log_file, fresh)  # bad input writes nothing
         print_error(exc)

@@ -50,6 +50,8 @@ def distill(
     out: Path = typer.Option(Path("build/distill"), "--out", "-o", help="Output folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's per-epoch checkpoint."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    device: str = typer.Option("cpu", "--device", help="Where training runs: cpu (bit-reproducible), cuda, cuda:N "
+                                                       "or auto (CUDA when present)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Distill a teacher into a registry student on a dataset; optionally quantization-aware.
@@ -70,10 +72,12 @@ def distill(
     from edgekd.cli import distill_inputs as inputs
     from edgekd.cli.distill_report import distill_summary, distill_table, write_distill_outputs
     from edgekd.distill.api import distill as run_distill
+    from edgekd.distill.device import check_device, resolve_device
 
     setup_logging(verbose)
     started = time.perf_counter()
     try:  # every input is checked before anything is trained or written
+        check_device(device, "--device")
         loss_fn = inputs.make_loss(loss, loss_opt or [])
         student_kw = inputs.student_kwargs(student, student_opt or [])
         fmt = inputs.qat_format(target, qat)
@@ -84,14 +88,15 @@ def distill(
         model = run_distill(teacher_model, student_model, data.train, data.val, loss=loss_fn, target=fmt, qat=qat,
                             epochs=epochs, qat_epochs=qat_epochs, batch_size=batch_size, lr=lr, seed=seed,
                             augment=augment, out_dir=out, resume=resume, progress=progress,
-                            qat_teacher=qat_teacher)
+                            qat_teacher=qat_teacher, device=device)
     except (ConfigError, DataError, CheckpointError) as exc:
         print_error_one_line(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except EdgeKDError as exc:
         print_error(exc)
         raise typer.Exit(EXIT_GATE_FAILED) from None
-    summary = distill_summary(model, teacher_model, teacher_info, data, loss, loss_fn, out, seed)
+    summary = distill_summary(model, teacher_model, teacher_info, data, loss, loss_fn, out, seed,
+                              str(resolve_device(device)))
     summary.update(epochs=epochs, seconds=round(time.perf_counter() - started, 2))
     write_distill_outputs(out, data, summary)
     Console().print(distill_table(summary))

@@ -18,10 +18,12 @@ def arch_card(model, data) -> dict:
     return record.arch_card(model, data.train.input_shape, data.num_classes)
 
 
-def distill_summary(model, teacher, teacher_info: dict, data, loss: str, loss_fn, out: Path, seed: int) -> dict:
+def distill_summary(model, teacher, teacher_info: dict, data, loss: str, loss_fn, out: Path, seed: int,
+                    device: str = "cpu") -> dict:
     written = json.loads((out / "distill.json").read_text())  # edgekd.distill's own record of the run
     summary = record.summary(model, teacher, data.train, data.val, loss_fn, seed=seed,
-                             epochs=len(model.edgekd_history), resumed_from_epoch=written["resumed_from_epoch"])
+                             epochs=len(model.edgekd_history), resumed_from_epoch=written["resumed_from_epoch"],
+                             device=device)
     summary["teacher"] = {**teacher_info, **summary["teacher"]}
     summary["student"]["arch"] = arch_card(model, data)
     summary["loss"]["name"] = loss

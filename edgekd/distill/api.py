@@ -23,6 +23,7 @@ from torch import nn
 from edgekd._io import atomic_write, write_json
 from edgekd.data.sources import ArrayData, as_array_data
 from edgekd.distill import ddp, qad, record
+from edgekd.distill.device import check_device, resolve_device
 from edgekd.distill.losses import KD, DistillLoss
 from edgekd.distill.trainer import TrainConfig, TrainResult, fit
 from edgekd.errors import CheckpointError, ConfigError
@@ -93,7 +94,7 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
             qat_epochs: int | None = None, batch_size: int = 128, lr: float = 3e-3, qat_lr: float | None = None,
             seed: int = 0, augment: bool = False, out_dir: str | Path | None = None, resume: bool = False,
             progress: bool = True, calib_size: int = 256, qat_teacher: str | None = None,
-            qat_self_weight: float = qad.DEFAULT_SELF_WEIGHT) -> nn.Module:
+            qat_self_weight: float = qad.DEFAULT_SELF_WEIGHT, device: str = "cpu") -> nn.Module:
     """Distill ``teacher`` into ``student``; quantization-aware in ``target``'s format when ``qat``.
 
     Args:
@@ -112,6 +113,9 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
             (per-epoch history) and ``summary.json`` (val top-1, loss, QAT) go, as ``edgekd distill``
             writes them (rank 0 only); None: nowhere.
         resume: continue from the checkpoints in ``out_dir`` (at most one epoch is lost).
+        device: where the training steps run: ``"cpu"`` (default, bit-reproducible), ``"cuda"``,
+            ``"cuda:N"`` or ``"auto"`` (:mod:`edgekd.distill.device`); checked before any training.
+            The returned student is on the CPU either way (a checkpoint resumes on any device).
 
     Returns:
         The trained student, in eval mode; ``student.edgekd_history`` holds the per-epoch records.
@@ -121,14 +125,15 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
     qad.check_qat_teacher(qat_teacher, loss, qat_self_weight)
     if qat_teacher is not None and not qat:
         raise ConfigError(f"qat_teacher={qat_teacher!r} only applies with qat=True")
-    ctx = ddp.setup()
+    check_device(device)
+    ctx = ddp.setup(device=device)
     train = as_array_data(train, "train")
     val = as_array_data(val, "val") if val is not None else None
     loss = loss or KD()
     out = Path(out_dir) if out_dir is not None else None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
                          checkpoint=str(out / "distill.ckpt") if out else None, resume=resume,
-                         progress=progress)
+                         progress=progress, device=device)
     if qat:
         result = qat_fit(student, train, val, loss, teacher, config, resolve_format(target),
                          qat_epochs=qat_epochs, qat_lr=qat_lr, calib_size=calib_size, qat_teacher=qat_teacher,
@@ -141,7 +146,7 @@ def distill(teacher: nn.Module | None, student: nn.Module, train, val=None, *, l
         _write_outputs(out, model, loss, result)
         summary = record.summary(model, teacher, train, val, loss, seed=seed, epochs=epochs,
                                  resumed_from_epoch=result.resumed_from_epoch,
-                                 seconds=round(time.perf_counter() - started, 2))
+                                 seconds=round(time.perf_counter() - started, 2), device=str(resolve_device(device)))
         record.write(out, summary)
     ctx.barrier()
     return model

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from edgekd.data.sources import ArrayData
+from edgekd.distill.device import model_device
 from edgekd.distill.hooks import capture_features
 from edgekd.distill.losses.base import ModelOutput
 
@@ -27,18 +28,19 @@ class TeacherCache:
         self.teacher, self.data, self.layers = teacher, data, tuple(layers)
         logits, feats = [], {name: [] for name in self.layers}
         teacher.eval()
+        device = model_device(teacher)  # computed where the teacher is, kept on the CPU beside the data
         with torch.no_grad(), capture_features(teacher, self.layers) as store:
             for i in range(0, len(data), batch_size):
-                logits.append(teacher(data.x[i : i + batch_size]))
+                logits.append(teacher(data.x[i : i + batch_size].to(device)).cpu())
                 for name in self.layers:
-                    feats[name].append(store[name].clone())
+                    feats[name].append(store[name].cpu().clone())
         self.logits = torch.cat(logits)
         self.features = {name: torch.cat(parts) for name, parts in feats.items()}
 
     @staticmethod
     def estimate_mb(teacher: nn.Module, data: ArrayData, layers=()) -> float:
         with torch.no_grad(), capture_features(teacher.eval(), tuple(layers)) as store:
-            out = teacher(data.x[:1])
+            out = teacher(data.x[:1].to(model_device(teacher)))
         per_sample = out.numel() + sum(t.numel() for t in store.values())
         return per_sample * 4 * len(data) / 2**20
 

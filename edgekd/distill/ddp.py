@@ -1,7 +1,7 @@
 """Data-parallel distillation on ``torch.distributed`` (launched with ``torchrun``).
 
 ``torchrun --nproc_per_node N script.py`` sets ``RANK``/``WORLD_SIZE``; :func:`setup` then joins
-the process group (gloo on CPU, nccl on CUDA). The trainer wraps the student (and the loss's
+the process group (gloo on CPU, nccl when training on CUDA). The trainer wraps the student (and the loss's
 learned adapters) in ``DistributedDataParallel`` and splits every global batch across ranks, so
 N processes take the same optimizer steps as one process with the same ``batch_size``. Only rank
 0 writes checkpoints, reports and files.
@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from edgekd.distill.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,11 @@ class DistContext:
         """This rank's share of one global batch (strided, so shares differ by at most one)."""
         return index[self.rank :: self.world] if self.enabled else index
 
-    def wrap(self, module: nn.Module) -> nn.Module:
+    def wrap(self, module: nn.Module, device: torch.device | None = None) -> nn.Module:
         if not self.enabled:
             return module
-
+        if device is not None and device.type == "cuda":
+            return DistributedDataParallel(module, device_ids=[device], broadcast_buffers=False)
         return DistributedDataParallel(module, broadcast_buffers=False)
 
     def all_mean(self, values: dict[str, float]) -> dict[str, float]:
@@ -51,7 +54,8 @@ class DistContext:
         if not self.enabled or not values:
             return values
         keys = sorted(values)
-        t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+        on = "cuda" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces only CUDA tensors
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=on)
         dist.all_reduce(t)
         return {k: float(v) / self.world for k, v in zip(keys, t)}
 
@@ -60,13 +64,14 @@ class DistContext:
             dist.barrier()
 
 
-def setup(backend: str | None = None) -> DistContext:
-    """Join the process group when launched by torchrun; a plain run gets a single-process context."""
+def setup(backend: str | None = None, device: str = "cpu") -> DistContext:
+    """Join the process group when launched by torchrun; a plain run gets a single-process context.
+    The backend follows where training runs (``device``), not whether the machine has a GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
     if not dist.is_initialized():
-        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        backend = backend or ("nccl" if resolve_device(device).type == "cuda" else "gloo")
         dist.init_process_group(backend=backend)
         log.info("joined process group: rank %d of %d (%s)", dist.get_rank(), world, backend)
     return DistContext(dist.get_rank(), dist.get_world_size())

@@ -34,13 +34,13 @@ def num_outputs(model: nn.Module, input_shape) -> int:
 
 
 def summary(model: nn.Module, teacher: nn.Module | None, train, val, loss, *, seed: int, epochs: int,
-            resumed_from_epoch: int, seconds: float | None = None) -> dict:
+            resumed_from_epoch: int, seconds: float | None = None, device: str = "cpu") -> dict:
     """summary.json's common part: sizes, val top-1 of teacher and student, last loss terms, QAT record."""
     history = getattr(model, "edgekd_history", None) or [{}]
     last = history[-1]
     has_val = val is not None and len(val) and bool((val.y >= 0).all())
     return {"train_size": len(train), "val_size": len(val) if val is not None else 0, "seed": seed,
-            "epochs": epochs, "seconds": seconds,
+            "epochs": epochs, "seconds": seconds, "device": device,
             "teacher": {"val_accuracy": evaluate(teacher, val) if teacher is not None and has_val else None},
             "student": {"arch": arch_card(model, train.input_shape, num_outputs(model, train.input_shape)),
                         "val_accuracy": evaluate(model, val) if has_val else None},

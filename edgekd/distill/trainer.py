@@ -23,6 +23,7 @@ from edgekd.data.sources import ArrayData
 from edgekd.distill import ddp
 from edgekd.distill.cache import TeacherCache, maybe_cache
 from edgekd.distill.checkpoint import load_checkpoint, save_checkpoint
+from edgekd.distill.device import model_device, on_device, output_to, resolve_device
 from edgekd.distill.hooks import capture_features
 from edgekd.distill.losses.base import DistillLoss, ModelOutput
 from edgekd.errors import CheckpointError, EdgeKDError
@@ -46,6 +47,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     cache_teacher_mb: float = 1024.0  # cache teacher outputs up to this size when valid; 0: never
+    device: str = "cpu"  # where the steps run (edgekd.distill.device); the returned model is back on its own
 
 
 @dataclass
@@ -65,7 +67,8 @@ def evaluate(model: nn.Module, data: ArrayData, batch_size: int = 512) -> float:
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    device = model_device(model)
+    out = torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return out
 
@@ -106,7 +109,7 @@ def teacher_under_augment(teacher: nn.Module, data: ArrayData, config: TrainConf
     return {"clean": clean, "augmented": augmented}
 
 
-_NOT_FINGERPRINTED = ("resume", "progress", "checkpoint", "cache_teacher_mb")
+_NOT_FINGERPRINTED = ("resume", "progress", "checkpoint", "cache_teacher_mb", "device")  # may resume elsewhere
 
 
 def fingerprint(student: nn.Module, teacher: nn.Module | None, loss: DistillLoss, data: ArrayData,
@@ -135,13 +138,20 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
     """
     if loss.needs_teacher and teacher is None:
         raise EdgeKDError(f"loss {type(loss).__name__} needs a teacher")
+    device = resolve_device(config.device)
+    with on_device(device, student, teacher if loss.needs_teacher else None, loss):
+        return _fit(student, train, val, loss, teacher, config, desc, teacher_cache, device)
+
+
+def _fit(student, train, val, loss, teacher, config, desc, teacher_cache, device) -> TrainResult:
     if teacher is not None:
         teacher.eval().requires_grad_(False)
         if config.augment and loss.needs_teacher:
             teacher_under_augment(teacher, train, config)
     ctx = ddp.current()
     torch.manual_seed(config.seed)
-    loss.bind(student, teacher if loss.needs_teacher else None, train.x[:2])
+    loss.bind(student, teacher if loss.needs_teacher else None, train.x[:2].to(device))
+    loss.to(device)  # adapters built by bind
     params = list(student.parameters()) + list(loss.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -150,8 +160,8 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
     ckpt_path = Path(config.checkpoint) if config.checkpoint else None
     key = fingerprint(student, teacher, loss, train, config)
     history, start = _maybe_resume(config, ckpt_path, key, student, loss, optimizer, scheduler, desc)
-    run = _Run(ddp.current(), _teacher_source(teacher, loss, train, config, teacher_cache),
-               ctx.wrap(_Step(student, loss)))
+    run = _Run(ddp.current(), _teacher_source(teacher, loss, train, config, teacher_cache, device),
+               ctx.wrap(_Step(student, loss), device), device)
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
                disable=not (config.progress and ctx.is_main), mininterval=1.0, dynamic_ncols=True)
     for epoch in range(start, config.epochs):
@@ -202,9 +212,10 @@ class _Run:
     ctx: ddp.DistContext
     teacher: object  # callable (index, x) -> ModelOutput | None
     step: nn.Module
+    device: torch.device
 
 
-def _teacher_source(teacher, loss, train, config, cache):
+def _teacher_source(teacher, loss, train, config, cache, device):
     """How a step gets teacher outputs: from a cache when valid, else a live no-grad forward."""
     if not loss.needs_teacher:
         return lambda index, x: None
@@ -212,7 +223,7 @@ def _teacher_source(teacher, loss, train, config, cache):
     if cache is None or not cache.matches(teacher, train, layers) or config.augment:
         cache = maybe_cache(teacher, train, layers, config.augment, config.cache_teacher_mb)
     if cache is not None:
-        return lambda index, x: cache.lookup(index)
+        return lambda index, x: output_to(cache.lookup(index), device)
 
     def live(index, x):
         with torch.no_grad(), capture_features(teacher, layers) as feats:
@@ -235,8 +246,8 @@ def _train_epoch(run: _Run, loss, train, optimizer, scheduler, config, epoch, ba
         if len(index) < run.ctx.world:
             continue  # a tail batch too small to give every rank a sample; all ranks skip it alike
         local = run.ctx.shard(torch.arange(len(index)))
-        index, x = index[local], x[local]
-        terms = run.step(x, train.y[index], run.teacher(index, x))
+        index, x = index[local], x[local].to(run.device, non_blocking=True)
+        terms = run.step(x, train.y[index].to(run.device), run.teacher(index, x))
         total = sum(terms.values())
         if not torch.isfinite(total):
             raise EdgeKDError(f"{desc}: loss diverged (non-finite {total.item()}) at epoch {epoch + 1}, "

@@ -50,6 +50,7 @@ class BuildOptions:
     search: bool = True
     qat: bool = False
     ship: str = "auto"
+    device: str = "cpu"
 
 
 DATA_ARGUMENTS = ("train", "val", "dataset", "spec", "val_fraction", "seed", "data_dir", "val_dir", "image_size",
@@ -86,7 +87,7 @@ class BuildContext:
         """The training settings recorded in the manifest (and shared by every distillation)."""
         o = self.options
         return dict(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, seed=o.seed, progress=o.progress,
-                    resume=o.resume, augment=self.data.augment if o.augment is None else o.augment)
+                    resume=o.resume, augment=self.data.augment if o.augment is None else o.augment, device=o.device)
 
     def train_config(self, label: str) -> TrainConfig:
         """The distillation recipe; its checkpoint lives in ``out_dir/_work/<label>/`` so a rerun resumes it."""

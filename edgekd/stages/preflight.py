@@ -14,6 +14,7 @@ import numpy as np
 from edgekd.backends.base import backend_entry
 from edgekd.compiler import MIN_CALIBRATION_SAMPLES
 from edgekd.data.builtin import data_request
+from edgekd.distill.device import check_device
 from edgekd.errors import ConfigError, DataError
 from edgekd.outdir import BuildTransaction, check_writable
 from edgekd.targets import Target, list_targets, load_recipe, load_target
@@ -91,6 +92,7 @@ def check_settings(args: dict) -> None:
         "calib_size": _calib_size,
         "val_fraction": lambda v: real("val_fraction", v, 0.0, 1.0, low_open=True, high_open=True),
         "latency_runs": lambda v: integer("latency_runs", v, 1, MAX_LATENCY_RUNS),
+        "device": check_device,
     }
     for name, check in checks.items():
         if name in args:
