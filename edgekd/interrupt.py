@@ -36,6 +36,9 @@ class Interrupted:
         return f"{where} ({self.stage}); continue with --resume"
 
 
+_LOOP = "_fit"  # trainer.fit moves to the device, then runs this epoch loop
+
+
 def interrupted_at(exc: BaseException) -> Interrupted:
     """The innermost trainer loop in ``exc``'s traceback, or ``Interrupted()`` if none."""
     found = Interrupted()
@@ -43,7 +46,7 @@ def interrupted_at(exc: BaseException) -> Interrupted:
     while tb is not None:
         frame = tb.tb_frame
         code = frame.f_code
-        if code.co_filename.replace("\\", "/").endswith(_TRAINER) and code.co_name == "fit":
+        if code.co_filename.replace("\\", "/").endswith(_TRAINER) and code.co_name == _LOOP:
             local = frame.f_locals
             config, epoch = local.get("config"), local.get("epoch")
             if config is not None and isinstance(epoch, int):
