@@ -17,7 +17,6 @@ from torch import nn
 from edgekd.distill.losses.base import ModelOutput
 from edgekd.errors import ConfigError
 
-DEVICES = ("cpu", "cuda", "auto")
 _PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
@@ -56,6 +55,7 @@ def output_to(out: ModelOutput | None, device: torch.device) -> ModelOutput | No
 
 
 def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s first parameter (or buffer) lives; the CPU for a module without either."""
     for tensor in model.parameters():
         return tensor.device
     for tensor in model.buffers():

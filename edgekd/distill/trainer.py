@@ -144,6 +144,7 @@ def fit(student: nn.Module, train: ArrayData, val: ArrayData | None, loss: Disti
 
 
 def _fit(student, train, val, loss, teacher, config, desc, teacher_cache, device) -> TrainResult:
+    """:func:`fit`'s epoch loop, with the student, teacher and loss already on ``device``."""
     if teacher is not None:
         teacher.eval().requires_grad_(False)
         if config.augment and loss.needs_teacher:
