@@ -47,6 +47,7 @@ class ProfileResult:
     stable: bool
     seconds: float
     env: dict = field(default_factory=dict)
+    spread_net_of_drift: float | None = None  # interleaved with >= 2 others: spread once machine drift is divided out
 
     def to_json(self) -> dict:
         return asdict(self)
