@@ -227,7 +227,8 @@ def _overhead(nets, sums, kernels) -> tuple[list[float], dict]:
 
 def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_shapes=((1, 28, 28),),
                 time_limit_s: float = 540.0, seed: int = 0, out: Path | None = None, progress: bool = False,
-                raw_out: Path | None = None, rounds: int = 5, runs: int = 20, cpu: int | None = None) -> Path:
+                raw_out: Path | None = None, rounds: int = 5, runs: int = 20, cpu: int | None = None,
+                group: int | None = 4, cache: Path | None = None) -> Path:
     """Measure sampled networks on this machine and write ``targets/profiles/<target>.json``.
 
     Args:
@@ -240,6 +241,8 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
         raw_out: where to also write the raw per-block records (for :func:`fit_records`).
         rounds, runs: interleaved timing rounds per group of networks and calls per round.
         cpu: pin the process to this CPU while timing (Linux).
+        group, cache: whole-network runtimes (ExecuTorch): networks timed interleaved per group of
+            ``group``, or all in one pool with ``None``; compiled files kept in ``cache``.
     """
     target = load_target(target)
     own = target_precision(target)
@@ -249,7 +252,8 @@ def fit_profile(target, *, precisions=None, networks_per_space: int = 40, input_
 
         return fit_whole_profile(target, precisions=precisions, networks_per_space=networks_per_space,
                                  input_shapes=input_shapes, time_limit_s=time_limit_s, seed=seed, out=out,
-                                 progress=progress, raw_out=raw_out, rounds=rounds, runs=runs, cpu=cpu)
+                                 progress=progress, raw_out=raw_out, rounds=rounds, runs=runs, cpu=cpu,
+                                 group=group, cache=cache)
     if target.backend not in FITTABLE or target.device != "cpu":
         raise ConfigError(f"{target.name}: runs {target.backend} on {target.device}; latency profiles are fitted "
                           "only for targets that run on this machine's CPU (an emulator's wall time is not "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from edgekd.errors import ConfigError
+from edgekd.hw.compiled import cached_compile
 from edgekd.hw.features import LINEAR_FEATURES, blocks_of
 from edgekd.hw.fit import UNSTABLE, fit_records, write_profile
 from edgekd.hw.interleave import profile_many
@@ -54,19 +55,26 @@ def compile_pte(arch: dict, input_shape, precision: str, folder: Path, *, seed: 
 
 
 def measure_whole(jobs: list[tuple[dict, tuple, str]], *, threads: int = 1, rounds: int = 5, runs: int = 20,
-                  cpu: int | None = None) -> list[dict]:
-    """Time ``(arch, input_shape, precision)`` networks whole, interleaved; records without ``blocks``."""
+                  cpu: int | None = None, cache: Path | None = None, shuffle: bool = False) -> list[dict]:
+    """Time ``(arch, input_shape, precision)`` networks whole, interleaved; records without ``blocks``.
+
+    ``spread`` is each network's own repeatability: with three networks or more, its round medians'
+    spread once the machine's drift (what every network did alike) is divided out; ``machine_spread``
+    keeps the raw spread. ``cache``: compiled files kept there (:mod:`edgekd.hw.compiled`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for i, (arch, shape, precision) in enumerate(jobs):
-            folder = Path(tmp) / str(i)
-            folder.mkdir()
-            files[str(i)] = (compile_pte(arch, shape, precision, folder), shape)
-        totals = profile_many(files, runtime="executorch", threads=threads, rounds=rounds, runs=runs, cpu=cpu)
+        files = {str(i): (cached_compile("pte", arch, shape, precision, cache, Path(tmp)), shape)
+                 for i, (arch, shape, precision) in enumerate(jobs)}
+        totals = profile_many(files, runtime="executorch", threads=threads, rounds=rounds, runs=runs, cpu=cpu,
+                              shuffle=shuffle)
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return [{"arch": arch, "input_shape": list(shape), "precision": precision, "total_ms": totals[str(i)].median_ms,
-             "measured_at": stamp, "spread": totals[str(i)].spread, "runs": totals[str(i)].runs,
-             "interleaved_with": len(jobs) - 1} for i, (arch, shape, precision) in enumerate(jobs)]
+    records = []
+    for i, (arch, shape, precision) in enumerate(jobs):
+        total = totals[str(i)]
+        own = total.spread if total.spread_net_of_drift is None else total.spread_net_of_drift
+        records.append({"arch": arch, "input_shape": list(shape), "precision": precision,
+                        "total_ms": total.median_ms, "measured_at": stamp, "spread": own,
+                        "machine_spread": total.spread, "runs": total.runs, "interleaved_with": len(jobs) - 1})
+    return records
 
 
 def fit_linear_table(records: list[dict], precision: str, *, seed: int = 0) -> dict:
@@ -101,23 +109,53 @@ def _network_vector(record: dict) -> np.ndarray:
 
 def fit_whole_profile(target, *, precisions, networks_per_space: int, input_shapes, time_limit_s: float,
                       seed: int = 0, out: Path | None = None, progress: bool = False, raw_out: Path | None = None,
-                      rounds: int = 5, runs: int = 20, cpu: int | None = None, group: int = 4) -> Path:
-    """:func:`edgekd.hw.fit.fit_profile` for its ``WHOLE_NETWORK`` runtimes (same arguments)."""
+                      rounds: int = 5, runs: int = 20, cpu: int | None = None, group: int | None = 4,
+                      cache: Path | None = None) -> Path:
+    """:func:`edgekd.hw.fit.fit_profile` for its ``WHOLE_NETWORK`` runtimes (same arguments).
+
+    ``group=None`` times every network in one pool (A B C ... reshuffled each round), so that the
+    machine's drift over the fit hits all alike instead of making groups timed minutes apart disagree;
+    the networks are compiled first (within ``time_limit_s``), into ``cache`` when given.
+    """
     started = time.perf_counter()
     archs = sample_archs(networks_per_space, seed)
     jobs = [(arch, tuple(input_shapes[i % len(input_shapes)])) for i, arch in enumerate(archs)]
-    records = []
-    for start in range(0, len(jobs), group):
-        if time.perf_counter() - started > time_limit_s:
-            log.info("latency fit: time limit reached after %d of %d networks", start, len(jobs))
-            break
-        batch = [(arch, shape, p) for arch, shape in jobs[start:start + group] for p in precisions]
-        records += measure_whole(batch, threads=target.latency.threads, rounds=rounds, runs=runs, cpu=cpu)
-        if progress:
-            log.info("latency fit: %d/%d networks", min(start + group, len(jobs)), len(jobs))
+    if group is None:
+        records = _measure_pool(target, jobs, precisions, started + time_limit_s, progress, cache,
+                                {"rounds": rounds, "runs": runs, "cpu": cpu})
+    else:
+        records = []
+        for start in range(0, len(jobs), group):
+            if time.perf_counter() - started > time_limit_s:
+                log.info("latency fit: time limit reached after %d of %d networks", start, len(jobs))
+                break
+            batch = [(arch, shape, p) for arch, shape in jobs[start:start + group] for p in precisions]
+            records += measure_whole(batch, threads=target.latency.threads, rounds=rounds, runs=runs, cpu=cpu,
+                                     cache=cache)
+            if progress:
+                log.info("latency fit: %d/%d networks", min(start + group, len(jobs)), len(jobs))
     if raw_out is not None:
         write_profile(Path(raw_out), {"target": target.name, "records": records})
     return fit_whole_records(target, records, precisions, out=out, seconds=time.perf_counter() - started, seed=seed)
+
+
+def _measure_pool(target, jobs, precisions, deadline: float, progress: bool, cache: Path | None,
+                  timing: dict) -> list[dict]:
+    """Compile every network (until ``deadline``) into ``cache``, then time them all in one shuffled pool."""
+    batch = [(arch, shape, p) for arch, shape in jobs for p in precisions]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(cache) if cache is not None else Path(tmp)
+        for n, (arch, shape, precision) in enumerate(batch):
+            if time.perf_counter() > deadline:
+                log.info("latency fit: time limit reached after compiling %d of %d networks", n, len(batch))
+                batch = batch[:n]
+                break
+            cached_compile("pte", arch, shape, precision, cache)
+            if progress:
+                log.info("latency fit: compiled %d/%d networks", n + 1, len(batch))
+        if progress:
+            log.info("latency fit: timing %d networks interleaved in one pool", len(batch))
+        return measure_whole(batch, threads=target.latency.threads, cache=cache, shuffle=True, **timing)
 
 
 def fit_whole_records(target, records: list[dict], precisions, *, out: Path | None = None, seconds: float = 0.0,

@@ -84,3 +84,37 @@ def test_profile_measured_on_another_isa_warns_naming_both(monkeypatch):
     texts = [str(w.message) for w in caught]
     measured_on = model.source["machine"]["machine"]
     assert any("aarch64" in t and measured_on in t for t in texts)
+
+
+def test_pooled_fit_times_every_network_in_one_shuffled_pool_and_reuses_the_cache(tmp_path, monkeypatch):
+    """group=None: all networks in one interleaved pool; each record's spread is its own, drift divided out."""
+    from edgekd.hw import fit_whole
+    from edgekd.hw.profiler import ProfileResult
+
+    compiles, pools = [], []
+
+    def fake_compile(arch, shape, precision, folder, seed=0):
+        compiles.append(shape)
+        path = folder / f"{precision}.pte"
+        path.write_bytes(repr((arch, shape)).encode())
+        return path
+
+    def fake_profile_many(files, **kwargs):
+        pools.append((len(files), kwargs["shuffle"]))
+        out = {}
+        for name, (path, _) in files.items():
+            ms = 0.01 * path.stat().st_size
+            out[name] = ProfileResult(ms, ms, ms, 0.30, 0.01, 200, [ms] * 10, False, 1.0, spread_net_of_drift=0.02)
+        return out
+
+    monkeypatch.setattr(fit_whole, "compile_pte", fake_compile)
+    monkeypatch.setattr(fit_whole, "profile_many", fake_profile_many)
+    kwargs = dict(precisions=("int8",), networks_per_space=3, input_shapes=((1, 12, 12), (3, 16, 16)), group=None,
+                  cache=tmp_path / "cache", time_limit_s=60)
+    out = fit_profile("android-executorch-xnnpack", out=tmp_path / "et.json", raw_out=tmp_path / "raw.json", **kwargs)
+    assert pools == [(6, True)] and len(compiles) == 6
+    raw = json.loads((tmp_path / "raw.json").read_text())["records"]
+    assert {r["spread"] for r in raw} == {0.02} and {r["machine_spread"] for r in raw} == {0.30}
+    assert json.loads(out.read_text())["precisions"]["int8"]["fit"]["networks_in_fit"] == 6  # drift did not exclude
+    fit_profile("android-executorch-xnnpack", out=tmp_path / "et2.json", **kwargs)
+    assert len(compiles) == 6 and pools[-1] == (6, True)  # every file came from the cache
