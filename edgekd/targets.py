@@ -66,6 +66,10 @@ class LatencySpec(BaseModel):
     batch: int = Field(1, ge=1, le=4096)
     threads: int = Field(1, ge=1, le=1024)
     model: Literal["measured", "profile", "vela", "flops"] = "measured"
+    rescale: Literal["other-cpu", "always", "never"] = Field(
+        "other-cpu", description="rescale the latency profile by anchor networks timed here (5-15 s per input "
+        "size): only one fitted on another CPU (default), also this CPU's own (its speed drifts between "
+        "sessions, as a cloud VM's does), or never")
 
 
 class Gate(BaseModel):

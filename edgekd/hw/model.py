@@ -234,7 +234,8 @@ def latency_model(target, precision: str | None = None, input_shape=None) -> Lat
         precision: ``"int8"`` or ``"fp32"``; default: the target's numeric format.
         input_shape: (C, H, W) the predictions are for. Given, a profile fitted on another CPU of
             this machine's instruction set, for a target whose device is this machine, is rescaled
-            by anchor networks timed here at that shape (:func:`edgekd.hw.host.host_scaled`).
+            by anchor networks timed here at that shape (:func:`edgekd.hw.host.host_scaled`); with the
+            target's ``[latency] rescale = "always"``, so is this CPU's own profile (a VM's speed drifts).
 
     Returns:
         A :class:`LatencyModel` with ``.predict_ms(arch, input_shape)``, ``.kind`` and ``.source``.
@@ -256,13 +257,10 @@ def latency_model(target, precision: str | None = None, input_shape=None) -> Lat
             if precision in data["precisions"]:
                 model = ProfileLatencyModel.load(path, precision)
                 _check_threads(target, model)
-                if _from_another_cpu(target, model) and input_shape is not None and _rescalable_here(target):
-                    scaled = host_scaled(model, target, input_shape)
-                    _warn(f"{target.name}: latency profile fitted on {model.source['machine']['cpu']!r}, this "
-                          f"machine is {cpu_model()!r}; rescaled ×{scaled.host_scale['factor']:.2f} by "
-                          f"{scaled.host_scale['anchors']} anchor networks timed here (for per-kernel accuracy "
-                          f"refit here: `edgekd profile --target {target.name} --fit`)")
-                    return scaled
+                foreign, rescale = _from_another_cpu(target, model), target.latency.rescale
+                if input_shape is not None and _rescalable_here(target) and \
+                        (rescale == "always" or (foreign and rescale == "other-cpu")):
+                    return _rescaled(target, model, input_shape, foreign)
                 _check_machine(target, model)
                 return model
             reason = f"{path.name} has no {precision} model"
@@ -276,6 +274,19 @@ def latency_model(target, precision: str | None = None, input_shape=None) -> Lat
     else:
         reason = "the target asks for the FLOPs proxy"
     return FlopsLatencyModel(target.name, reason)
+
+
+def _rescaled(target, model: ProfileLatencyModel, input_shape, foreign: bool) -> LatencyModel:
+    scaled = host_scaled(model, target, input_shape)
+    factor, anchors = scaled.host_scale["factor"], scaled.host_scale["anchors"]
+    if foreign:
+        _warn(f"{target.name}: latency profile fitted on {model.source['machine']['cpu']!r}, this machine is "
+              f"{cpu_model()!r}; rescaled ×{factor:.2f} by {anchors} anchor networks timed here (for per-kernel "
+              f"accuracy refit here: `edgekd profile --target {target.name} --fit`)")
+    elif factor != 1.0:  # this CPU's own profile, but the machine runs at another speed than at the fit
+        _warn(f"{target.name}: this machine runs ×{factor:.2f} the time its latency profile measured "
+              f"(fitted {model.source.get('date')}; {anchors} anchor networks timed now); predictions rescaled")
+    return scaled
 
 
 def _from_another_cpu(target, model: ProfileLatencyModel) -> bool:

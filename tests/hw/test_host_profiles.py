@@ -93,3 +93,65 @@ def test_host_scale_brings_a_far_off_profile_near_what_this_cpu_measures(tmp_pat
     raw_error = abs(math.log(off.predict_ms(arch, SHAPE) / measured))
     scaled_error = abs(math.log(scaled.predict_ms(arch, SHAPE) / measured))
     assert raw_error > math.log(4) and scaled_error < math.log(2)
+
+
+def _on_the_profiles_own_cpu(monkeypatch, factor: float):
+    """This machine is the CPU the shipped default was fitted on; anchors 'measure' ``factor``."""
+    import edgekd.hw.host as host_module
+
+    fitted_on = json.loads(_shipped_default().read_text())["provenance"]["machine"]["cpu"]
+    monkeypatch.setattr(model_module, "cpu_model", lambda: fitted_on)
+    monkeypatch.setattr(host_module, "_cache", {})
+    timed = []
+
+    def anchors(base, runtime, input_shape, **kwargs):
+        timed.append(tuple(input_shape))
+        return {"factor": factor, "unrounded": factor, "input_shape": list(input_shape), "anchors": 5,
+                "ratio_range": [factor, factor], "runtime": runtime}
+
+    monkeypatch.setattr(host_module, "measure_host_scale", anchors)
+    return timed
+
+
+def _with_rescale(value: str):
+    target = load_target(TARGET)
+    return target.model_copy(update={"latency": target.latency.model_copy(update={"rescale": value})})
+
+
+def test_this_cpus_own_profile_is_used_as_it_is_unless_the_target_asks_for_a_drift_check(monkeypatch):
+    timed = _on_the_profiles_own_cpu(monkeypatch, 1.2)
+    assert load_target(TARGET).latency.rescale == "other-cpu"
+    assert type(latency_model(TARGET, "int8", input_shape=SHAPE)) is ProfileLatencyModel and not timed
+    with pytest.warns(UserWarning, match=r"×1\.20"):
+        checked = latency_model(_with_rescale("always"), "int8", input_shape=SHAPE)
+    assert isinstance(checked, HostScaledLatencyModel) and timed == [SHAPE]
+    arch = {"name": "resnet", "depths": (1, 1, 1), "widths": (12, 24, 48)}
+    assert checked.predict_ms(arch, SHAPE) == pytest.approx(1.2 * checked.base.predict_ms(arch, SHAPE))
+
+
+def test_a_drift_check_that_finds_the_fitted_speed_changes_nothing_and_says_nothing(monkeypatch):
+    import warnings
+
+    _on_the_profiles_own_cpu(monkeypatch, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checked = latency_model(_with_rescale("always"), "int8", input_shape=SHAPE)
+    arch = {"name": "resnet", "depths": (1, 1, 1), "widths": (12, 24, 48)}
+    assert checked.predict_ms(arch, SHAPE) == checked.base.predict_ms(arch, SHAPE)
+    assert checked.source["host_scale"]["factor"] == 1.0  # the report shows the check was made
+
+
+def test_rescale_never_uses_another_cpus_profile_as_it_is_with_the_warning(monkeypatch):
+    _shipped_default()
+    timed = _on_the_profiles_own_cpu(monkeypatch, 3.0)
+    monkeypatch.setattr(model_module, "cpu_model", lambda: OTHER_CPU)
+    with pytest.warns(UserWarning, match="fitted on"):
+        model = latency_model(_with_rescale("never"), "int8", input_shape=SHAPE)
+    assert type(model) is ProfileLatencyModel and not timed
+
+
+def test_a_target_file_with_an_unknown_rescale_value_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="rescale"):
+        type(load_target(TARGET).latency).model_validate({"rescale": "sometimes"})
