@@ -17,6 +17,9 @@ def profile(
     artifact: Optional[Path] = typer.Option(None, help="Also time this compiled artifact in its runtime."),
     networks: int = typer.Option(40, min=2, help="Networks sampled per search space when fitting."),
     time_limit: float = typer.Option(540.0, min=1, help="Seconds of measuring when fitting."),
+    drift: bool = typer.Option(False, "--drift", help="Time anchor networks here (5-15 s per precision) and say how "
+                               "far this machine's speed is from the profile's."),
+    input_shape: str = typer.Option("1x28x28", help="CxHxW the drift check times its anchors at."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Show a target's latency model, refit it on this machine (--fit), or time an artifact in its runtime."""
@@ -24,7 +27,8 @@ def profile(
 
     setup_logging(verbose)
     try:
-        for line in profile_lines(target, fit=fit, artifact=artifact, networks=networks, time_limit_s=time_limit):
+        for line in profile_lines(target, fit=fit, artifact=artifact, networks=networks, time_limit_s=time_limit,
+                                  drift_shape=input_shape if drift else None):
             typer.echo(line)
     except EdgeKDError as exc:
         print_error(exc)

@@ -7,17 +7,21 @@ import warnings
 from pathlib import Path
 
 from edgekd.backends.base import Artifact
+from edgekd.errors import ConfigError
 from edgekd.hw.features import arch_key
 from edgekd.hw.fit import fit_profile
-from edgekd.hw.model import latency_model, profile_path
+from edgekd.hw.host import measure_host_scale
+from edgekd.hw.model import ProfileLatencyModel, latency_model, profile_path, read_profile, rescalable_here
 from edgekd.hw.profiler import profile
 from edgekd.targets import load_target
 
 
 def profile_lines(target: str, *, fit: bool = False, artifact: Path | None = None, networks: int = 40,
-                    time_limit_s: float = 540.0) -> list[str]:
-    """Lines describing the target's latency model (after refitting it when ``fit``) and the artifact's timing."""
+                  time_limit_s: float = 540.0, drift_shape: str | None = None) -> list[str]:
+    """Lines describing the target's latency model (after refitting it when ``fit``) and the artifact's timing;
+    with ``drift_shape`` (``CxHxW``), how far this machine's speed is from its profile's (anchors timed)."""
     tgt = load_target(target)
+    shape = _shape(drift_shape) if drift_shape else None  # bad input refused before any timing
     lines = []
     if fit:
         path = _fit(tgt, networks, time_limit_s)
@@ -38,8 +42,37 @@ def profile_lines(target: str, *, fit: bool = False, artifact: Path | None = Non
                  else f"a linear cost model over {len(model.table['linear']['features'])} block features")
         lines.append(f"  {model.precision}: in-sample RMSPE {fit_stats['in_sample_rmspe'] * 100:.1f}%, "
                      f"{table} ({src['file']})")
+    if shape is not None:
+        lines += _drift_lines(tgt, shape)
     if artifact is not None:
         lines += _time_artifact(tgt, Path(artifact), model)
+    return lines
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and 0 < int(p) <= 4096 for p in parts):
+        raise ConfigError(f"--input-shape {text!r}: expected CxHxW, e.g. 3x224x224")
+    return tuple(int(p) for p in parts)
+
+
+def _drift_lines(tgt, shape) -> list[str]:
+    """Per precision of the profile: anchors timed here against its predictions (edgekd.hw.host)."""
+    path = profile_path(tgt.name)
+    if not (path.exists() and rescalable_here(tgt)):
+        why = f"{tgt.name} has no profile, or its device is not this machine running {tgt.backend}"
+        return [f"drift check: not possible here ({why})"]
+    lines = []
+    for precision in read_profile(path)["precisions"]:
+        base = ProfileLatencyModel.load(path, precision)
+        scale = measure_host_scale(base, tgt.backend, shape, threads=tgt.latency.threads)
+        factor = scale["unrounded"]
+        verdict = ("within ±10 %" if abs(factor - 1) <= 0.10 else
+                   f"beyond ±10 %: refit (`edgekd profile --target {tgt.name} --fit`) or set [latency] rescale = "
+                   '"always" in the target')
+        lines.append(f"drift check {precision} at {'x'.join(map(str, shape))}: this machine takes ×{factor:.2f} the "
+                     f"time its profile predicts ({scale['anchors']} anchor networks, ×{scale['ratio_range'][0]:.2f} "
+                     f"to ×{scale['ratio_range'][1]:.2f}; profile fitted {base.source.get('date')}): {verdict}")
     return lines
 
 

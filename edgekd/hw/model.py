@@ -258,7 +258,7 @@ def latency_model(target, precision: str | None = None, input_shape=None) -> Lat
                 model = ProfileLatencyModel.load(path, precision)
                 _check_threads(target, model)
                 foreign, rescale = _from_another_cpu(target, model), target.latency.rescale
-                if input_shape is not None and _rescalable_here(target) and \
+                if input_shape is not None and rescalable_here(target) and \
                         (rescale == "always" or (foreign and rescale == "other-cpu")):
                     return _rescaled(target, model, input_shape, foreign)
                 _check_machine(target, model)
@@ -297,7 +297,7 @@ def _from_another_cpu(target, model: ProfileLatencyModel) -> bool:
     return bool(fitted and here and fitted != here and same_isa)
 
 
-def _rescalable_here(target) -> bool:
+def rescalable_here(target) -> bool:
     """The target's device is this machine's CPU, running a runtime whose anchors can be timed here."""
     return (target.device == "cpu" and target.latency.model == "measured" and target.backend in RESCALABLE
             and importlib.util.find_spec(target.backend) is not None
