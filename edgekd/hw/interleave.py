@@ -48,7 +48,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, rounds: int = 5, r
         t0 = time.perf_counter()
         for _ in range(warmup):
             fn()
-        per_call_ms = (time.perf_counter() - t0) * 1000.0 / max(warmup, 1)
+        per_call_ms = max((time.perf_counter() - t0) * 1000.0 / max(warmup, 1), 1e-6)
         block_runs[name] = max(runs, int(np.ceil(min_block_ms / per_call_ms))) if min_block_ms and warmup else runs
     times: dict[str, list[np.ndarray]] = {name: [] for name in fns}
     order, rng = list(fns), np.random.default_rng(shuffle_seed)
