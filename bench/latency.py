@@ -121,7 +121,8 @@ def measured(n: dict) -> tuple[float, float, float, bool]:
     return value, a, b, abs(a - b) / value <= REPEATABLE
 
 
-def scores(pred: np.ndarray, nets: list[dict]) -> dict:
+def scores(pred, nets: list[dict]) -> dict:
+    pred = np.asarray(pred, float)
     rows = [measured(n) for n in nets]
     meas, first, second = (np.array([r[i] for r in rows]) for i in range(3))
     repeatable = np.array([r[3] for r in rows])
