@@ -29,7 +29,7 @@ from latency import RESULTS, TIMING, plot, print_scores, scores, summarize
 from edgekd.hw.compiled import cached_compile
 from edgekd.hw.environment import cpu_model, environment
 from edgekd.hw.features import arch_key
-from edgekd.hw.fit_whole import fit_whole_records
+from edgekd.hw.fit_whole import fit_whole_records, whole_record
 from edgekd.hw.host import cpu_slug
 from edgekd.hw.interleave import profile_many
 from edgekd.hw.model import ProfileLatencyModel, profile_path
@@ -93,10 +93,7 @@ def main() -> None:
 def finish(args, target, fit, held, results, started, load_start, timing) -> None:
     """Fit on the fitting networks' timings, score on the held-out ones, write everything."""
     replaced = profile_path(TARGET)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-    records = [{"arch": a, "input_shape": list(s), "precision": "int8", "total_ms": r.median_ms, "measured_at": stamp,
-                "spread": r.spread_net_of_drift, "machine_spread": r.spread, "runs": r.runs,
-                "interleaved_with": len(results) - 1} for (a, s), r in zip(fit, results[:len(fit)])]
+    records = [whole_record((a, s, "int8"), r, len(results)) for (a, s), r in zip(fit, results[:len(fit)])]
     raw = RESULTS / f"latency_profile_raw_executorch@{cpu_slug(cpu_model())}.json"
     raw.write_text(json.dumps({"target": TARGET, "records": records}) + "\n")
     old = ProfileLatencyModel.load(replaced, "int8")

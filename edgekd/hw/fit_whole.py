@@ -66,15 +66,16 @@ def measure_whole(jobs: list[tuple[dict, tuple, str]], *, threads: int = 1, roun
                  for i, (arch, shape, precision) in enumerate(jobs)}
         totals = profile_many(files, runtime="executorch", threads=threads, rounds=rounds, runs=runs, cpu=cpu,
                               shuffle=shuffle)
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    records = []
-    for i, (arch, shape, precision) in enumerate(jobs):
-        total = totals[str(i)]
-        own = total.spread if total.spread_net_of_drift is None else total.spread_net_of_drift
-        records.append({"arch": arch, "input_shape": list(shape), "precision": precision,
-                        "total_ms": total.median_ms, "measured_at": stamp, "spread": own,
-                        "machine_spread": total.spread, "runs": total.runs, "interleaved_with": len(jobs) - 1})
-    return records
+    return [whole_record(job, totals[str(i)], len(jobs)) for i, job in enumerate(jobs)]
+
+
+def whole_record(job: tuple[dict, tuple, str], total, pool_size: int) -> dict:
+    """The fit's record of one network timed whole in an interleaved pool of ``pool_size``."""
+    arch, shape, precision = job
+    own = total.spread if total.spread_net_of_drift is None else total.spread_net_of_drift
+    return {"arch": arch, "input_shape": list(shape), "precision": precision, "total_ms": total.median_ms,
+            "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "spread": own,
+            "machine_spread": total.spread, "runs": total.runs, "interleaved_with": pool_size - 1}
 
 
 def fit_linear_table(records: list[dict], precision: str, *, seed: int = 0) -> dict:
